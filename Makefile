@@ -1,0 +1,48 @@
+# yocho — build, test, lint.
+#   make test    installs what the tests need (Debian packages), then runs every test
+#   make fuzz    runs every fuzz target for FUZZTIME each
+#   make bench   runs the benchmarks (figures go in docs/benchmarks.md)
+
+GO        ?= go
+FUZZTIME  ?= 30s
+STATICCHECK_VERSION := v0.8.2
+export CGO_ENABLED := 1
+
+.PHONY: all build test deps lint vet fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o yocho ./cmd/yocho
+
+deps:
+	./scripts/test-deps.sh
+
+vet:
+	gofmt -l $$(git ls-files '*.go') | tee /dev/stderr | (! read)
+	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
+
+lint: vet
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+test: deps vet
+	$(GO) test -count=1 -timeout 40m ./...
+	cd bench && $(GO) test -count=1 -run . -bench . -benchtime 1x ./...
+
+# Every fuzz target of every package, FUZZTIME each (go test runs one fuzz target at a time).
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
+	    echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+	cd bench && $(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -f yocho
