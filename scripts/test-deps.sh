@@ -14,6 +14,7 @@ need=(
   "mergecap:wireshark-common"
   "gobgpd:gobgpd"
   "nats-server:nats-server"
+  "chromium:chromium" "node:nodejs" "npm:npm"   # browser tests (test/ui); playwright-core comes from npm
 )
 missing=()
 for pair in "${need[@]}"; do

@@ -22,6 +22,12 @@ type command struct {
 var commands = map[string]command{
 	"serve":   {"collect, store, detect and serve the API and UI", runServe},
 	"version": {"print the version", runVersion},
+	"query":   {"ask the flow store: top, series, flows (and cnc)", runQuery},
+	"import":  {"load flow files (Zeek conn.log, nfdump CSV, pcaps of exports) into the store", runImport},
+
+	"simulate": {"send a scenario's traffic and attacks as flow exports, with ground truth", runSimulate},
+	"eval":     {"score yocho's alerts against a simulation's ground truth", runEval},
+	"demo":     {"run yocho with simulated traffic and attacks, to look around", runDemo},
 }
 
 func main() {

@@ -16,6 +16,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"yocho/web"
 )
 
 // Config is the HTTP server's configuration.
@@ -33,6 +35,7 @@ type Server struct {
 	http   *http.Server
 	ln     net.Listener
 	served chan struct{}
+	routes []string // every pattern given to Mount, in order: checked against the OpenAPI document
 }
 
 // New returns a server that serves metrics from gatherer. It does no I/O.
@@ -45,11 +48,19 @@ func New(cfg Config, gatherer prometheus.Gatherer, log *slog.Logger) *Server {
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
 	})
+	s.mux.Handle("/", web.Handler())
+	s.Mount("GET /api/v1/openapi.json", serveOpenAPI)
 	return s
 }
 
 // Mount serves pattern (as http.ServeMux reads it, e.g. "GET /api/v1/exporters") with h.
-func (s *Server) Mount(pattern string, h http.HandlerFunc) { s.mux.HandleFunc(pattern, h) }
+func (s *Server) Mount(pattern string, h http.HandlerFunc) {
+	s.routes = append(s.routes, pattern)
+	s.mux.HandleFunc(pattern, h)
+}
+
+// Routes lists the patterns given to Mount so far, in order.
+func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
 
 // Handler is the server's whole handler, with authentication: what tests drive directly.
 func (s *Server) Handler() http.Handler { return s.authenticate(s.mux) }

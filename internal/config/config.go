@@ -15,18 +15,30 @@ import (
 
 // Config is the whole configuration file.
 type Config struct {
-	Listen    Listen    `yaml:"listen"`
-	Exporters Exporters `yaml:"exporters"`
-	Storage   Storage   `yaml:"storage"`
+	Listen     Listen     `yaml:"listen"`
+	Exporters  Exporters  `yaml:"exporters"`
+	Storage    Storage    `yaml:"storage"`
+	Networks   Networks   `yaml:"networks"`
+	Detection  Detection  `yaml:"detection"`
+	Alerts     Alerts     `yaml:"alerts"`
+	Notify     Notify     `yaml:"notify"`
+	Mitigation Mitigation `yaml:"mitigation"`
+	CnC        CnC        `yaml:"cnc"`
 }
 
 // Default is the configuration used when no file is given: everything on loopback, data in
 // ./yocho-data.
 func Default() Config {
 	return Config{
-		Listen:    DefaultListen(),
-		Exporters: DefaultExporters(),
-		Storage:   DefaultStorage(),
+		Listen:     DefaultListen(),
+		Exporters:  DefaultExporters(),
+		Storage:    DefaultStorage(),
+		Networks:   DefaultNetworks(),
+		Detection:  DefaultDetection(),
+		Alerts:     DefaultAlerts(),
+		Notify:     DefaultNotify(),
+		Mitigation: DefaultMitigation(),
+		CnC:        DefaultCnC(),
 	}
 }
 
@@ -63,7 +75,8 @@ func Parse(data []byte) (Config, error) {
 
 // validate checks what no single value can check alone.
 func (c *Config) validate() error {
-	for _, check := range []func() error{c.Listen.validate, c.Exporters.validate, c.Storage.validate} {
+	for _, check := range []func() error{c.Listen.validate, c.Exporters.validate, c.Storage.validate,
+		c.Networks.validate, c.Detection.validate, c.Alerts.validate, c.Notify.validate, c.Mitigation.validate, c.CnC.validate} {
 		if err := check(); err != nil {
 			return err
 		}

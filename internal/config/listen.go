@@ -10,6 +10,13 @@ type Listen struct {
 	NetFlow []ListenAddr `yaml:"netflow"` // NetFlow v5/v9 and IPFIX
 	SFlow   []ListenAddr `yaml:"sflow"`
 	HTTP    ListenAddr   `yaml:"http"` // UI, API, metrics; empty disables
+
+	// UDPReaders is the number of sockets (SO_REUSEPORT) and reading goroutines per flow listen
+	// address; 0 means one per core.
+	UDPReaders int `yaml:"udp_readers"`
+	// UDPReceiveBuffer is the receive buffer asked for each flow socket, in bytes; the kernel
+	// caps it at net.core.rmem_max unless yocho runs as root.
+	UDPReceiveBuffer int `yaml:"udp_receive_buffer"`
 }
 
 // DefaultListen listens on loopback: NetFlow/IPFIX on 2055 and 4739, sFlow on 6343, HTTP on 8080.
@@ -18,10 +25,18 @@ func DefaultListen() Listen {
 		NetFlow: []ListenAddr{"127.0.0.1:2055", "127.0.0.1:4739"},
 		SFlow:   []ListenAddr{"127.0.0.1:6343"},
 		HTTP:    "127.0.0.1:8080",
+
+		UDPReceiveBuffer: 32 << 20,
 	}
 }
 
 func (l *Listen) validate() error {
+	if l.UDPReaders < 0 || l.UDPReaders > 1024 {
+		return fmt.Errorf("listen.udp_readers: %d is not between 0 (one per core) and 1024", l.UDPReaders)
+	}
+	if l.UDPReceiveBuffer < 0 || l.UDPReceiveBuffer > 1<<30 {
+		return fmt.Errorf("listen.udp_receive_buffer: %d bytes is not between 0 and 1 GiB", l.UDPReceiveBuffer)
+	}
 	seen := map[ListenAddr]string{}
 	for _, group := range []struct {
 		key   string

@@ -1,0 +1,64 @@
+package cnc
+
+import (
+	"math"
+	"testing"
+)
+
+func TestHLLEstimate(t *testing.T) {
+	for _, n := range []int{10, 100, 1000, 10000, 100000} {
+		var h hll
+		var d detail
+		d.reset(0)
+		for i := range n {
+			k := addrKey{hi: 0xfd00 << 48, lo: uint64(i)}
+			h.add(k.hash())
+			d.addClient(k)
+			d.addClient(k) // a client counted twice is one client
+		}
+		for _, got := range []float64{h.estimate(), d.clients()} {
+			if rel := math.Abs(got-float64(n)) / float64(n); rel > 0.35 {
+				t.Errorf("%d distinct: estimate %.0f (%.0f%% off)", n, got, 100*rel)
+			}
+		}
+	}
+}
+
+func TestHLL4kEstimate(t *testing.T) {
+	for _, n := range []int{100, 10000, 1000000} {
+		var h hll4k
+		for i := range n {
+			h.add(addrKey{lo: uint64(i)}.hash())
+		}
+		if rel := math.Abs(h.estimate()-float64(n)) / float64(n); rel > 0.06 {
+			t.Errorf("%d distinct: estimate %.0f", n, h.estimate())
+		}
+	}
+}
+
+func TestTopSizes(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		sizes func(i int) uint16
+		min   float64
+		max   float64
+	}{
+		{"one size", func(int) uint16 { return 60 }, 0.99, 1},
+		{"two sizes", func(i int) uint16 { return []uint16{60, 150}[i%2] }, 0.99, 1},
+		{"mostly one size", func(i int) uint16 {
+			if i%10 == 0 {
+				return uint16(200 + i)
+			}
+			return 150
+		}, 0.75, 1},
+		{"all different", func(i int) uint16 { return uint16(100 + i) }, 0, 0.1},
+	} {
+		var ts topSizes
+		for i := range 100 {
+			ts.add(tc.sizes(i))
+		}
+		if s := ts.topShare(); s < tc.min || s > tc.max {
+			t.Errorf("%s: top share %.2f, want %.2f..%.2f", tc.name, s, tc.min, tc.max)
+		}
+	}
+}

@@ -1,0 +1,402 @@
+package ddos
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"time"
+
+	"yocho/internal/alert"
+	"yocho/internal/enrich"
+)
+
+// baseline is a group's learned usual traffic: by hour of week, the decaying peak of the busiest
+// host's bits, packets and flows per second (figures over the static threshold are not learned).
+type baseline struct {
+	peak [168][enrich.NumMetrics]float32
+	n    [168]uint32
+}
+
+// hourOfWeek is the hour since Monday 00:00 UTC of a unix second.
+func hourOfWeek(s uint32) int { return int((s/3600 + 72) % 168) }
+
+// learnLag is how old a second must be to be learned: its late records have mostly come.
+const learnLag = 5
+
+// usual is the group's learned peak at the hour of second s, if learned.
+func (d *Detector) usual(group int, s uint32) ([enrich.NumMetrics]float32, bool) {
+	if !d.cfg.Baseline.Enabled {
+		return [enrich.NumMetrics]float32{}, false
+	}
+	h := hourOfWeek(s)
+	b := &d.base[group]
+	return b.peak[h], b.n[h] >= uint32(max(d.cfg.Baseline.MinSamples, 1))
+}
+
+// thresholds are the effective thresholds of a detailed entity: its group's static ones, the
+// totals of an incoming host raised to Factor times the learned usual peak.
+func (d *Detector) thresholds(e *detail, nowSec uint32) enrich.Thresholds {
+	g := d.groups[e.group]
+	if e.key.tag&tagPrefix != 0 {
+		return g.Carpet
+	}
+	t := g.Host
+	if e.key.tag == 0 {
+		if u, ok := d.usual(int(e.group), nowSec); ok {
+			for m := range enrich.NumMetrics {
+				if t[enrich.KindTotal][m] > 0 {
+					t[enrich.KindTotal][m] = max(t[enrich.KindTotal][m], d.cfg.Baseline.Factor*float64(u[m]))
+				}
+			}
+		}
+	}
+	return t
+}
+
+// composition is the packets and bytes of each kind over some seconds.
+type composition struct {
+	pkts, bytes [enrich.NumKinds]float64
+}
+
+type ending struct {
+	key string
+	at  time.Time
+}
+
+// Evaluate checks every detailed host and prefix against its thresholds: it starts, updates and
+// ends alerts. Start runs it every second; tests call it directly.
+func (d *Detector) Evaluate() {
+	t0 := time.Now()
+	minRun := uint32((d.cfg.MinDuration + time.Second - 1) / time.Second)
+	quiet := uint32(d.cfg.QuietPeriod / time.Second)
+	var reports []alert.Report
+	var ends []ending
+
+	d.mu.Lock()
+	nowSec := d.clockLocked(nil)
+	if nowSec == 0 {
+		d.mu.Unlock()
+		return // flow clock, no flow yet
+	}
+	learnSec := nowSec - learnLag
+	learned := make(map[int][enrich.NumMetrics]float32)
+	// Hosts first, so that a prefix whose excess is one host's attack knows it in the same pass.
+	order := make([]int, 0, len(d.dets))
+	for pass := 0; pass < 2; pass++ {
+		for di, dt := range d.dets {
+			if dt.inUse && (dt.key.tag == 0) == (pass == 0) {
+				order = append(order, di)
+			}
+		}
+	}
+	for _, di := range order {
+		dt := d.dets[di]
+		e := dt
+		thr := d.thresholds(e, nowSec)
+		lo := nowSec - d.w + 1
+		if dt.endedAt >= lo {
+			lo = dt.endedAt + 1
+		}
+		if dt.since > lo {
+			lo = dt.since
+		}
+		var overRatio [enrich.NumKinds]float64
+		var peak [enrich.NumKinds][enrich.NumMetrics]float64
+		var comp composition // traffic make-up of the seconds over a threshold
+		run, best, runStart, bestStart, lastOver := uint32(0), uint32(0), uint32(0), uint32(0), uint32(0)
+		for s := lo; s <= nowSec && s >= lo; s++ {
+			over := false
+			for k := range enrich.NumKinds {
+				for m := range enrich.NumMetrics {
+					t := thr[k][m]
+					if t <= 0 {
+						continue
+					}
+					v := dt.cell(s, d.w, k, m)
+					if v > t {
+						over = true
+						overRatio[k] = max(overRatio[k], v/t)
+						peak[k][m] = max(peak[k][m], v)
+					}
+				}
+			}
+			if !over {
+				run = 0
+				continue
+			}
+			for k := range enrich.NumKinds {
+				comp.pkts[k] += dt.cell(s, d.w, k, enrich.MetricPps)
+				comp.bytes[k] += dt.cell(s, d.w, k, enrich.MetricBps) / 8
+			}
+			if run == 0 {
+				runStart = s
+			}
+			run++
+			lastOver = s
+			if run > best {
+				best, bestStart = run, runStart
+			}
+		}
+		dt.overNow = lastOver != 0 && lastOver+2 >= nowSec
+		if !dt.attacking && best >= minRun && d.enoughSpread(e, dt, overRatio) {
+			dt.attacking, dt.firstOver, dt.lastOver = true, bestStart, lastOver
+			dt.alertKey = alertKey(e.key, d.cfg)
+			dt.lastReported, dt.vector = 0, enrich.KindTotal
+		}
+		if dt.attacking {
+			dt.lastOver = max(dt.lastOver, lastOver)
+			if nowSec > dt.lastOver+quiet {
+				ends = append(ends, ending{dt.alertKey, time.Unix(int64(dt.lastOver)+1, 0)})
+				dt.attacking, dt.endedAt = false, dt.lastOver
+				continue
+			}
+			reports = append(reports, d.report(e, dt, thr, overRatio, peak, comp, nowSec))
+			continue
+		}
+		// Not attacked: learn its usual traffic, and let it go when idle.
+		if e.key.tag == 0 && d.cfg.Baseline.Enabled && learnSec >= dt.since && learnSec != d.learnedSec {
+			l := learned[int(e.group)]
+			for m := range enrich.NumMetrics {
+				v := dt.cell(learnSec, d.w, enrich.KindTotal, m)
+				if st := d.groups[e.group].Host[enrich.KindTotal][m]; st > 0 {
+					v = min(v, st)
+				}
+				l[m] = max(l[m], float32(v))
+			}
+			learned[int(e.group)] = l
+		}
+		if e.lastSec+d.w < nowSec {
+			d.demote(int32(di))
+		} else if dt.sketchSince+d.w < nowSec {
+			dt.resetSketches(nowSec) // keep "who sends" recent while nothing happens
+		}
+	}
+	if len(learned) > 0 {
+		d.learnedSec = learnSec
+	}
+	for g, l := range learned {
+		h := hourOfWeek(learnSec)
+		b := &d.base[g]
+		for m := range enrich.NumMetrics {
+			b.peak[h][m] = max(l[m], b.peak[h][m]*(1-1.0/3600))
+		}
+		b.n[h]++
+	}
+	d.mu.Unlock()
+
+	for _, r := range reports {
+		d.sink.Raise(r)
+	}
+	for _, e := range ends {
+		d.sink.End(e.key, e.at)
+	}
+	d.evalDur.Observe(time.Since(t0).Seconds())
+}
+
+// enoughSpread says whether an attack has enough sources (incoming) or hosts (prefixes) to be
+// one: one busy client, or one busy host of a prefix, is not a DDoS.
+func (d *Detector) enoughSpread(e, dt *detail, overRatio [enrich.NumKinds]float64) bool {
+	if e.key.tag&tagPrefix != 0 {
+		if dt.memberHLL.estimate() < uint64(d.cfg.CarpetMinHosts) {
+			return false
+		}
+		if top := dt.members.top(); len(top) > 0 && dt.pkts > 0 && top[0].packets/dt.pkts >= 0.5 {
+			return false // one host takes most of it: its own alert covers it
+		}
+		if d.hostAttackedIn(e) {
+			return false
+		}
+	}
+	if e.key.tag&tagTarget != 0 {
+		// Only flood-like traffic: many subscribers talking TCP to a popular service, or a
+		// server of ours sending a big transfer, cross only the total or TCP thresholds.
+		for k := range enrich.NumKinds {
+			if k != enrich.KindTotal && k != enrich.KindTCP && overRatio[k] >= 1 {
+				return true
+			}
+		}
+		return false
+	}
+	return dt.peerHLL.estimate() >= uint64(d.cfg.MinSources)
+}
+
+// hostAttackedIn says whether a host of the prefix has an attack of its own under way, or is over
+// one of its thresholds now (its alert may be a second behind): the prefix's excess is then that
+// host's attack, not carpet bombing, where no host is over its own threshold.
+func (d *Detector) hostAttackedIn(prefix *detail) bool {
+	p := netip.PrefixFrom(prefix.key.addr(), d.cfg.CarpetBitsV4)
+	if !prefix.key.addr().Is4() {
+		p = netip.PrefixFrom(prefix.key.addr(), d.cfg.CarpetBitsV6)
+	}
+	for _, dt := range d.dets {
+		if dt.inUse && (dt.attacking || dt.overNow) && dt.key.tag == 0 && p.Contains(dt.key.addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+// alertKey names an attack: one ongoing alert per direction and host or prefix.
+func alertKey(k key, cfg Config) string {
+	dir := alert.Incoming
+	if k.tag&tagOutgoing != 0 {
+		dir = alert.Outgoing
+	}
+	a := k.addr()
+	if k.tag&tagTarget != 0 {
+		return "ddos/" + dir + "/to/" + a.String()
+	}
+	if k.tag&tagPrefix != 0 {
+		bits := cfg.CarpetBitsV6
+		if a.Is4() {
+			bits = cfg.CarpetBitsV4
+		}
+		return "ddos/" + dir + "/" + netip.PrefixFrom(a, bits).String()
+	}
+	return "ddos/" + dir + "/" + a.String()
+}
+
+// report is the attack as it stands: figures from the ring since it started, the rest from the
+// sketches.
+func (d *Detector) report(e, dt *detail, thr enrich.Thresholds, overRatio [enrich.NumKinds]float64,
+	peak [enrich.NumKinds][enrich.NumMetrics]float64, comp composition, nowSec uint32) alert.Report {
+	g := d.groups[e.group]
+	w := d.w
+	// The vector is judged on the seconds over a threshold; once none is left in the ring (the
+	// quiet period), the last judgement stands.
+	vk := dt.vector
+	if comp.pkts[enrich.KindTotal] > 0 {
+		vk = classifyVector(overRatio, comp.pkts, comp.bytes)
+		dt.vector = vk
+	}
+	vector, proto, sport := vectorOf(vk)
+	if vk == enrich.KindTotal {
+		vector, proto, sport = alert.VectorOther, 0, 0
+	}
+	r := alert.Report{
+		Kind: alert.KindDDoS, Key: dt.alertKey, Direction: alert.Incoming,
+		Hostgroup: g.Name, Customer: g.Customer, Criticality: g.Criticality,
+		Vector: vector, Protocol: proto, SourcePort: sport,
+		DistinctSources: dt.peerHLL.estimate(),
+		AttackStartedAt: time.Unix(int64(dt.firstOver), 0).UTC(),
+	}
+	if e.key.tag&tagTarget != 0 {
+		r.DistinctSources = dt.memberHLL.estimate()
+	}
+	if e.key.tag&tagOutgoing != 0 {
+		r.Direction = alert.Outgoing
+	}
+	self := e.key.addr()
+	prefix := e.key.tag&tagPrefix != 0
+	if prefix {
+		bits := d.cfg.CarpetBitsV6
+		if self.Is4() {
+			bits = d.cfg.CarpetBitsV4
+		}
+		r.Prefix = netip.PrefixFrom(self, bits)
+	}
+	overMax := 1.0
+	for k := range enrich.NumKinds {
+		for m := range enrich.NumMetrics {
+			if peak[k][m] > 0 {
+				r.Crossed = append(r.Crossed, alert.Crossing{Kind: k.String(), Metric: m.String(), Value: peak[k][m], Threshold: thr[k][m]})
+				overMax = max(overMax, peak[k][m]/thr[k][m])
+			}
+		}
+	}
+	// Current: the busiest of the last three seconds (the newest is still filling).
+	for s := nowSec - 2; s <= nowSec; s++ {
+		r.CurrentBps = max(r.CurrentBps, dt.cell(s, w, enrich.KindTotal, enrich.MetricBps))
+		r.CurrentPps = max(r.CurrentPps, dt.cell(s, w, enrich.KindTotal, enrich.MetricPps))
+	}
+	start := max(dt.firstOver, nowSec-w+1)
+	if dt.lastReported > 0 {
+		start = max(start, dt.lastReported-min(dt.lastReported, 10))
+	}
+	for s := start; s <= nowSec; s++ {
+		if bps := dt.cell(s, w, enrich.KindTotal, enrich.MetricBps); bps > 0 {
+			r.Series = append(r.Series, alert.Point{Time: time.Unix(int64(s), 0).UTC(), Bps: bps,
+				Pps: dt.cell(s, w, enrich.KindTotal, enrich.MetricPps)})
+		}
+	}
+	dt.lastReported = nowSec
+	if u, ok := d.usual(int(e.group), nowSec); ok && e.key.tag == 0 {
+		r.UsualBps, r.UsualPps = float64(u[enrich.MetricBps]), float64(u[enrich.MetricPps])
+	}
+	peers := d.tops(&dt.peers, dt.pkts, 16, func(t topEntry) string { return wordsAddr(t.k1, t.k2).String() })
+	members := d.tops(&dt.members, dt.pkts, 64, func(t topEntry) string { return wordsAddr(t.k1, t.k2).String() })
+	switch {
+	case e.key.tag&tagTarget != 0: // many of our hosts against one outside
+		r.Victims, r.TopSources = []netip.Addr{self}, members
+	case !prefix:
+		r.Victims, r.TopSources = []netip.Addr{self}, peers
+	default:
+		r.Victims, r.TopSources = victims(members, dt.pkts), peers
+	}
+	port := func(t topEntry) string { return strconv.FormatUint(t.k1, 10) }
+	r.SourcePorts = d.tops(&dt.sports, dt.pkts, 10, port)
+	r.DestPorts = d.tops(&dt.dports, dt.pkts, 10, port)
+	r.SourceASNs = d.tops(&dt.asns, dt.pkts, 10, port)
+	r.Exporters = d.tops(&dt.exporters, dt.pkts, topSmall, func(t topEntry) string { return wordsAddr(t.k1, t.k2).String() })
+	r.Interfaces = d.tops(&dt.ifaces, dt.pkts, topSmall, func(t topEntry) string {
+		return fmt.Sprintf("%s/%d", wordsAddr(t.k1, t.k2), t.k3)
+	})
+	sum := 0.0
+	for _, v := range dt.sizes {
+		sum += v
+	}
+	for i, up := range sizeBuckets() {
+		if sum > 0 && dt.sizes[i] > 0 {
+			r.PacketSizes = append(r.PacketSizes, alert.SizeBucket{Upto: up, Share: dt.sizes[i] / sum})
+		}
+	}
+	for i := 0; i < min(dt.nSamples, sampleFlows); i++ {
+		f := &dt.samples[i]
+		r.SampleFlows = append(r.SampleFlows, alert.SampleFlow{
+			Time: time.UnixMilli(f.EndMs).UTC(), Exporter: f.Exporter, Src: f.SrcAddr, Dst: f.DstAddr,
+			SrcPort: f.SrcPort, DstPort: f.DstPort, Proto: f.Proto, TCPFlags: f.TCPFlags,
+			Bytes: f.Bytes, Packets: f.Packets, Sampling: f.SamplingRate, InIf: f.InIf,
+		})
+	}
+	hosts := 1
+	if prefix {
+		hosts = int(dt.memberHLL.estimate())
+	}
+	r.Threat = alert.ThreatInput{OverThreshold: overMax, Hosts: hosts}
+	if r.UsualBps > 0 {
+		r.Threat.OverUsual = peak[enrich.KindTotal][enrich.MetricBps] / r.UsualBps
+	}
+	return r
+}
+
+// tops renders a sketch's heaviest entries.
+func (d *Detector) tops(t *topK, total float64, n int, name func(topEntry) string) []alert.Top {
+	out := []alert.Top{}
+	for i, e := range t.top() {
+		if i == n {
+			break
+		}
+		share := 0.0
+		if total > 0 {
+			share = min(e.packets/total, 1)
+		}
+		out = append(out, alert.Top{Value: name(e), Packets: e.packets, Bytes: e.bytes, Share: share})
+	}
+	return out
+}
+
+// victims are the addresses of the top entries that take a noticeable share (at least 1 %).
+func victims(tops []alert.Top, total float64) []netip.Addr {
+	var out []netip.Addr
+	for _, t := range tops {
+		if total > 0 && t.Packets/total < 0.01 && len(out) > 0 {
+			continue
+		}
+		if a, err := netip.ParseAddr(t.Value); err == nil {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(a, b netip.Addr) int { return a.Compare(b) })
+	return out
+}

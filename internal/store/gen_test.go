@@ -1,0 +1,135 @@
+package store
+
+import (
+	"math"
+	"math/rand/v2"
+	"net/netip"
+
+	"yocho/internal/flow"
+)
+
+// genConfig describes synthetic traffic: a day of flows between many hosts, heavy-tailed.
+type genConfig struct {
+	Flows     int
+	StartMs   int64 // first flow start
+	SpanMs    int64 // flows start uniformly over this span, in order
+	Seed      uint64
+	Exporters int
+	Hosts     int // destination hosts (customers); sources are drawn from 16x as many
+}
+
+// generator produces realistic flows in time order: exporters with a fixed sampling rate each,
+// destinations and sources drawn from Zipf distributions (a few hosts carry most flows),
+// well-known service ports on one side and ephemeral ports on the other, heavy-tailed sizes.
+type generator struct {
+	cfg       genConfig
+	r         *rand.Rand
+	dst, src  *rand.Zipf
+	size      *rand.Zipf
+	exporters []netip.Addr
+	rates     []uint32
+	services  []uint16
+	svcZipf   *rand.Zipf
+	emitted   int
+}
+
+func newGenerator(cfg genConfig) *generator {
+	r := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
+	g := &generator{cfg: cfg, r: r,
+		dst:      rand.NewZipf(r, 1.1, 4, uint64(cfg.Hosts-1)),
+		src:      rand.NewZipf(r, 1.05, 8, uint64(16*cfg.Hosts-1)),
+		size:     rand.NewZipf(r, 1.3, 2, 1<<20),
+		services: []uint16{443, 80, 53, 123, 22, 25, 993, 8080, 3478, 5060, 1900, 11211, 389, 161},
+	}
+	g.svcZipf = rand.NewZipf(r, 1.5, 1, uint64(len(g.services)-1))
+	for i := 0; i < cfg.Exporters; i++ {
+		g.exporters = append(g.exporters, netip.AddrFrom4([4]byte{192, 0, 2, byte(1 + i)}))
+		g.rates = append(g.rates, []uint32{1, 100, 1000, 512}[i%4])
+	}
+	return g
+}
+
+// hostAddr maps a host number to an address: customers in 198.18.0.0/15 and 203.0.113.0/24,
+// one in 16 sources IPv6.
+func hostAddr(n uint64, v6 bool) netip.Addr {
+	if v6 {
+		return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(n >> 24), byte(n >> 16), 0, 0, 0, 0, 0, 0, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+	}
+	if n < 256 {
+		return netip.AddrFrom4([4]byte{203, 0, 113, byte(n)})
+	}
+	n = n * 2654435761 % (1 << 17) // spread over the /15
+	return netip.AddrFrom4([4]byte{198, 18 + byte(n>>16), byte(n >> 8), byte(n)})
+}
+
+// next fills rec with the next flow.
+func (g *generator) next(rec *flow.Record) {
+	i := g.emitted
+	g.emitted++
+	r := g.r
+	start := g.cfg.StartMs + int64(float64(i)/float64(g.cfg.Flows)*float64(g.cfg.SpanMs))
+	e := r.IntN(len(g.exporters))
+	dn := g.dst.Uint64()
+	sn := g.src.Uint64()
+	svc := g.services[g.svcZipf.Uint64()]
+	eph := uint16(32768 + r.IntN(28232))
+	proto := uint8(6)
+	if svc == 53 || svc == 123 || svc == 3478 || svc == 5060 || svc == 1900 || svc == 11211 || svc == 161 {
+		proto = 17
+	}
+	if r.IntN(50) == 0 {
+		proto = 1
+	}
+	pkts := 1 + g.size.Uint64()%2000
+	if r.IntN(4) != 0 {
+		pkts = 1 + uint64(r.IntN(3))
+	}
+	bpp := uint64(40 + r.IntN(1460))
+	dur := int64(0)
+	if pkts > 1 {
+		dur = int64(math.Min(float64(pkts)*float64(1+r.IntN(200)), 120000))
+	}
+	*rec = flow.Record{
+		StartMs:      start,
+		EndMs:        start + dur,
+		ReceivedMs:   start + dur + int64(r.IntN(15000)),
+		Exporter:     g.exporters[e],
+		ObsDomain:    uint32(e),
+		SamplingRate: g.rates[e],
+		InIf:         uint32(1 + (sn%500)%8), // the peering link of the source AS
+		OutIf:        uint32(10 + dn%16),
+		SrcAddr:      hostAddr(sn+1000, sn%16 == 15),
+		DstAddr:      hostAddr(dn, sn%16 == 15), // one flow in 16 is IPv6 end to end
+		NextHop:      netip.AddrFrom4([4]byte{10, 0, byte(e), byte(1 + dn%16)}),
+		Proto:        proto,
+		Bytes:        pkts * bpp,
+		Packets:      pkts,
+		SrcAS:        uint32(64512 + sn%500),
+		DstAS:        64500,
+		SrcMask:      24,
+		DstMask:      uint8(24 + dn%8),
+		Direction:    flow.DirectionIngress,
+	}
+	if r.IntN(2) == 0 { // answer from the service to the client
+		rec.SrcPort, rec.DstPort = svc, eph
+	} else {
+		rec.SrcPort, rec.DstPort = eph, svc
+	}
+	if proto == 6 {
+		rec.TCPFlags = []uint8{0x1b, 0x02, 0x18, 0x1f}[r.IntN(4)]
+	}
+	if proto == 1 {
+		rec.SrcPort, rec.DstPort, rec.ICMPType = 0, 0, 8
+	}
+}
+
+// batch fills b with up to n flows; it returns false when the generator is exhausted.
+func (g *generator) batch(b *flow.Batch, n int) bool {
+	b.Reset()
+	var rec flow.Record
+	for b.Len() < n && g.emitted < g.cfg.Flows {
+		g.next(&rec)
+		b.Append(&rec)
+	}
+	return b.Len() > 0
+}

@@ -1,0 +1,475 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"yocho/internal/flow"
+	"yocho/internal/query"
+)
+
+var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// openTestStore starts a store in dir whose clock reads testNow and which writes only on Sync.
+func openTestStore(t *testing.T, dir string) *Store {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Dir = dir
+	cfg.FlushInterval = time.Hour
+	cfg.CompactInterval = time.Hour
+	s, err := New(cfg, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.now = func() time.Time { return testNow }
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// knownFlows are 6000 flows over the 3 hours before testNow, each starting at its own
+// millisecond: three exporters (one IPv6) with sampling rates 1, 10 and 100, a few destinations
+// (one IPv6 multicast, whose high half has its top bit set), well-known and other ports.
+func knownFlows() []flow.Record {
+	r := rand.New(rand.NewPCG(7, 7))
+	exporters := []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("2001:db8::1")}
+	rates := []uint32{1, 10, 100}
+	dsts := []netip.Addr{}
+	for i := 1; i <= 12; i++ {
+		dsts = append(dsts, netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}))
+	}
+	dsts = append(dsts, netip.MustParseAddr("ff02::1"), netip.MustParseAddr("2001:db8:1::5"))
+	ports := []uint16{53, 443, 11211, 12345, 40000}
+	protos := []uint8{6, 17, 17, 1}
+	var out []flow.Record
+	start := testNow.Add(-3 * time.Hour).UnixMilli()
+	for i := range 6000 {
+		e := r.IntN(3)
+		d := dsts[r.IntN(len(dsts))]
+		src := netip.AddrFrom4([4]byte{198, 51, 100, byte(r.IntN(40))})
+		if d.Is6() {
+			src = netip.MustParseAddr("2001:db8:2::9")
+		}
+		st := start + int64(i)*1800 + int64(r.IntN(1000)) // unique, increasing
+		out = append(out, flow.Record{
+			StartMs: st, EndMs: st + int64(r.IntN(5000)), ReceivedMs: st + 6000,
+			Exporter: exporters[e], SamplingRate: rates[e], ObsDomain: uint32(e),
+			InIf: uint32(1 + r.IntN(3)), OutIf: uint32(10 + r.IntN(2)),
+			SrcAddr: src, DstAddr: d, NextHop: netip.MustParseAddr("10.0.0.1"),
+			SrcPort: ports[r.IntN(len(ports))], DstPort: ports[r.IntN(len(ports))], Proto: protos[r.IntN(len(protos))],
+			Bytes: uint64(40 + r.IntN(1_000_000)), Packets: uint64(1 + r.IntN(1000)),
+			SrcAS: uint32(64500 + r.IntN(3)), DstAS: 64496, DstMask: 24, Direction: uint8(r.IntN(3)),
+			TCPFlags: uint8(r.IntN(64)), VLAN: uint16(r.IntN(3)), MPLSLabel: uint32(r.IntN(2) * 16),
+		})
+	}
+	return out
+}
+
+func ingest(t *testing.T, s *Store, recs []flow.Record) {
+	t.Helper()
+	b := flow.NewBatch(1000)
+	for i := range recs {
+		b.Append(&recs[i])
+		if b.Len() == 1000 || i == len(recs)-1 {
+			s.Consume(b)
+			b.Reset()
+		}
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// oracle computes answers straight from the records.
+type oracle []flow.Record
+
+func fieldValue(r *flow.Record, name string) string {
+	switch name {
+	case "dst_addr":
+		return r.DstAddr.String()
+	case "src_addr":
+		return r.SrcAddr.String()
+	case "exporter":
+		return r.Exporter.String()
+	case "proto":
+		return query.ProtoName(r.Proto)
+	case "dst_port":
+		return itoa(uint64(r.DstPort))
+	case "in_if":
+		return itoa(uint64(r.InIf))
+	}
+	panic(name)
+}
+
+func fieldNums(r *flow.Record, name string) []uint64 {
+	addr := func(a netip.Addr) []uint64 { hi, lo := query.EncodeAddr(a); return []uint64{hi, lo} }
+	switch name {
+	case "dst_addr":
+		return addr(r.DstAddr)
+	case "src_addr":
+		return addr(r.SrcAddr)
+	case "exporter":
+		return addr(r.Exporter)
+	case "proto":
+		return []uint64{uint64(r.Proto)}
+	case "dst_port":
+		return []uint64{uint64(r.DstPort)}
+	case "in_if":
+		return []uint64{uint64(r.InIf)}
+	}
+	panic(name)
+}
+
+func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
+
+func (o oracle) top(by []string, metric query.Metric, keep func(*flow.Record) bool, from, to time.Time, limit int) []query.TopRow {
+	groups := map[string]*query.TopRow{}
+	order := map[string][]uint64{} // the store breaks ties by the stored key values, ascending
+	for i := range o {
+		r := &o[i]
+		if r.StartMs < from.UnixMilli() || r.StartMs >= to.UnixMilli() || !keep(r) {
+			continue
+		}
+		var key []string
+		for _, f := range by {
+			key = append(key, fieldValue(r, f))
+		}
+		k := strings.Join(key, "|")
+		g := groups[k]
+		if g == nil {
+			g = &query.TopRow{Key: key}
+			groups[k] = g
+			for _, f := range by {
+				order[k] = append(order[k], fieldNums(r, f)...)
+			}
+		}
+		g.Bytes += r.ScaledBytes()
+		g.Packets += r.ScaledPackets()
+		g.Flows++
+	}
+	var rows []query.TopRow
+	for _, g := range groups {
+		v := map[string]uint64{"bytes": g.Bytes, "packets": g.Packets, "flows": g.Flows}[metric.Column()]
+		g.Value = metric.PerSecond(float64(v), to.Sub(from).Seconds())
+		rows = append(rows, *g)
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].Value != rows[j].Value {
+			return rows[i].Value > rows[j].Value
+		}
+		a, b := order[strings.Join(rows[i].Key, "|")], order[strings.Join(rows[j].Key, "|")]
+		for x := range a {
+			if a[x] != b[x] {
+				return a[x] < b[x]
+			}
+		}
+		return false
+	})
+	if len(rows) > limit {
+		rows = rows[:limit]
+	}
+	return rows
+}
+
+func parseTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func mustFilter(t *testing.T, s string) *query.Filter {
+	t.Helper()
+	f, err := query.ParseFilter(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func mustDims(t *testing.T, s string) []query.Field {
+	t.Helper()
+	d, err := query.ParseDims(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestQueriesExact(t *testing.T) {
+	recs := knownFlows()
+	o := oracle(recs)
+	s := openTestStore(t, t.TempDir())
+	ingest(t, s, recs)
+	ctx := context.Background()
+	hour := func(n int) time.Time { return testNow.Add(time.Duration(n) * time.Hour) }
+	any := func(*flow.Record) bool { return true }
+	wk := func(p uint16) bool { return p == 53 || p == 11211 }
+
+	topCases := []struct {
+		name     string
+		req      query.TopRequest
+		tier     string
+		keep     func(*flow.Record) bool
+		exactLen int // rows the oracle must have at least, so that the check means something
+	}{
+		{"top dst_addr by bytes, last hour", query.TopRequest{Range: query.Range{From: hour(-1), To: testNow}, By: mustDims(t, "dst_addr"), Metric: query.Bytes, Limit: 5}, "raw", any, 5},
+		{"top exporter by packets, udp from well-known ports, aligned 2h", query.TopRequest{Range: query.Range{From: hour(-2), To: testNow}, By: mustDims(t, "exporter"), Metric: query.Packets, Limit: 10,
+			Filter: mustFilter(t, "proto = udp and src_port in (53, 11211)")}, "1h", func(r *flow.Record) bool { return r.Proto == 17 && wk(r.SrcPort) }, 3},
+		{"top proto by bps, 90 unaligned minutes", query.TopRequest{Range: query.Range{From: testNow.Add(-90*time.Minute - 17*time.Second), To: testNow.Add(-17 * time.Second)}, By: mustDims(t, "proto"), Metric: query.BPS, Limit: 10}, "1m", any, 3},
+		{"top proto,dst_port by flows, last 3h", query.TopRequest{Range: query.Range{From: hour(-3), To: testNow}, By: mustDims(t, "proto,dst_port"), Metric: query.Flows, Limit: 4}, "raw", any, 4},
+		{"top src_addr to an IPv6 multicast group", query.TopRequest{Range: query.Range{From: hour(-3), To: testNow}, By: mustDims(t, "src_addr"), Metric: query.Bytes, Limit: 3,
+			Filter: mustFilter(t, "dst_addr = ff02::1 or dst_addr in 203.0.113.8/30")}, "raw",
+			func(r *flow.Record) bool {
+				return r.DstAddr == netip.MustParseAddr("ff02::1") || netip.MustParsePrefix("203.0.113.8/30").Contains(r.DstAddr)
+			}, 3},
+		{"top in_if by pps, 5 unaligned hours, not exporter", query.TopRequest{Range: query.Range{From: hour(-5).Add(time.Second), To: testNow.Add(time.Second)}, By: mustDims(t, "in_if"), Metric: query.PPS, Limit: 10,
+			Filter: mustFilter(t, "not exporter = 192.0.2.1")}, "5m", func(r *flow.Record) bool { return r.Exporter != netip.MustParseAddr("192.0.2.1") }, 3},
+	}
+	answers := map[string]string{}
+	for _, tc := range topCases {
+		res, err := s.Top(ctx, tc.req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if res.Tier != tc.tier {
+			t.Errorf("%s: tier %s, want %s", tc.name, res.Tier, tc.tier)
+		}
+		from, to := parseTime(t, res.From), parseTime(t, res.To)
+		if from.After(tc.req.From) || to.Before(tc.req.To) {
+			t.Errorf("%s: answered %s..%s, which does not cover the request", tc.name, res.From, res.To)
+		}
+		want := o.top(res.By, tc.req.Metric, tc.keep, from, to, tc.req.Limit)
+		if len(want) < tc.exactLen {
+			t.Fatalf("%s: the oracle has only %d rows", tc.name, len(want))
+		}
+		if !reflect.DeepEqual(res.Rows, want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", tc.name, res.Rows, want)
+		}
+		j, _ := json.Marshal(res)
+		answers[tc.name] = string(j)
+	}
+
+	// series: bps by proto, top 2 stacked plus other, 5-minute buckets over 3 aligned hours
+	sr, err := s.Series(ctx, query.SeriesRequest{Range: query.Range{From: hour(-3), To: testNow}, By: mustDims(t, "proto"), Metric: query.BPS, Limit: 2, Bucket: 5 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sr.Tier != "5m" || len(sr.Times) != 36 || len(sr.Series) != 3 || !sr.Series[2].Other {
+		t.Fatalf("series: tier %s, %d times, %d series", sr.Tier, len(sr.Times), len(sr.Series))
+	}
+	totals := o.top([]string{"proto"}, query.Bytes, any, hour(-3), testNow, 10)
+	for i := range 2 {
+		if !reflect.DeepEqual(sr.Series[i].Key, totals[i].Key) {
+			t.Errorf("series %d is %v, want %v", i, sr.Series[i].Key, totals[i].Key)
+		}
+	}
+	for bi, bt := range sr.Times {
+		per := o.top([]string{"proto"}, query.BPS, any, bt, bt.Add(5*time.Minute), 10)
+		other := 0.0
+		for _, p := range per {
+			matched := false
+			for _, line := range sr.Series[:2] {
+				if reflect.DeepEqual(line.Key, p.Key) {
+					matched = true
+					if !near(line.Values[bi], p.Value) {
+						t.Errorf("bucket %s %v: %v, want %v", bt, p.Key, line.Values[bi], p.Value)
+					}
+				}
+			}
+			if !matched {
+				other += p.Value
+			}
+		}
+		if !near(sr.Series[2].Values[bi], other) {
+			t.Errorf("bucket %s other: %v, want %v", bt, sr.Series[2].Values[bi], other)
+		}
+	}
+	// series: one line of flows per 10 s over the last 10 minutes: raw
+	sr, err = s.Series(ctx, query.SeriesRequest{Range: query.Range{From: testNow.Add(-10 * time.Minute), To: testNow}, Metric: query.Flows, Bucket: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sr.Tier != "raw" || len(sr.Times) != 60 || len(sr.Series) != 1 {
+		t.Fatalf("flows series: tier %s, %d times, %d series", sr.Tier, len(sr.Times), len(sr.Series))
+	}
+	for bi, bt := range sr.Times {
+		var n float64
+		for _, r := range recs {
+			if r.StartMs >= bt.UnixMilli() && r.StartMs < bt.Add(10*time.Second).UnixMilli() {
+				n++
+			}
+		}
+		if sr.Series[0].Values[bi] != n {
+			t.Errorf("bucket %s: %v flows, want %v", bt, sr.Series[0].Values[bi], n)
+		}
+	}
+
+	// flow search: newest first, every field back
+	fr, err := s.Flows(ctx, query.FlowsRequest{Range: query.Range{From: hour(-3), To: testNow}, Limit: 7,
+		Filter: mustFilter(t, "dst_addr in 203.0.113.0/29 and not proto = icmp")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []flow.Record
+	for i := len(recs) - 1; i >= 0 && len(want) < 7; i-- {
+		r := recs[i]
+		if netip.MustParsePrefix("203.0.113.0/29").Contains(r.DstAddr) && r.Proto != 1 {
+			want = append(want, r)
+		}
+	}
+	if fr.Tier != "raw" || len(fr.Flows) != len(want) {
+		t.Fatalf("flows: tier %s, %d flows, want %d", fr.Tier, len(fr.Flows), len(want))
+	}
+	for i, w := range want {
+		g := fr.Flows[i]
+		if g.Start.UnixMilli() != w.StartMs || g.End.UnixMilli() != w.EndMs || g.Received.UnixMilli() != w.ReceivedMs ||
+			g.Exporter != w.Exporter.String() || g.SrcAddr != w.SrcAddr.String() || g.DstAddr != w.DstAddr.String() ||
+			g.NextHop != w.NextHop.String() || g.SrcPort != w.SrcPort || g.DstPort != w.DstPort || g.Proto != query.ProtoName(w.Proto) ||
+			g.Bytes != w.ScaledBytes() || g.Packets != w.ScaledPackets() || g.SamplingRate != w.SamplingRate ||
+			g.InIf != w.InIf || g.OutIf != w.OutIf || g.SrcAS != w.SrcAS || g.DstAS != w.DstAS || g.TCPFlags != w.TCPFlags ||
+			g.VLAN != w.VLAN || g.MPLSLabel != w.MPLSLabel || g.ObsDomain != w.ObsDomain || g.DstMask != w.DstMask ||
+			g.Direction != query.DirectionName(w.Direction) {
+			t.Errorf("flow %d:\n got %+v\nwant %+v", i, g, w)
+		}
+	}
+
+	// merging changes files, never answers
+	if _, err := s.Compact(true); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range topCases {
+		res, err := s.Top(ctx, tc.req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if j, _ := json.Marshal(res); string(j) != answers[tc.name] {
+			t.Errorf("%s changed after merging:\n%s\n%s", tc.name, j, answers[tc.name])
+		}
+	}
+	pf, _ := listPartition(filepath.Join(s.cfg.Dir, "raw", "2026-11-25T10"))
+	if pf.chunks != 0 || pf.merged < 0 || len(pf.live) != 1 {
+		t.Errorf("after merging, raw/2026-11-25T10 reads %v", pf.live)
+	}
+}
+
+func near(a, b float64) bool {
+	d := a - b
+	if d < 0 {
+		d = -d
+	}
+	return d <= 1e-9*max(1, b)
+}
+
+func TestRetentionDropsWholePartitions(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestStore(t, dir)
+	old := testNow.Add(-20 * 24 * time.Hour)
+	recs := []flow.Record{
+		{StartMs: old.UnixMilli(), EndMs: old.UnixMilli(), ReceivedMs: old.UnixMilli(), Exporter: netip.MustParseAddr("192.0.2.1"),
+			SrcAddr: netip.MustParseAddr("198.51.100.1"), DstAddr: netip.MustParseAddr("203.0.113.1"), Proto: 17, Bytes: 1000, Packets: 1, SamplingRate: 10},
+		{StartMs: testNow.Add(-time.Minute).UnixMilli(), Exporter: netip.MustParseAddr("192.0.2.1"),
+			SrcAddr: netip.MustParseAddr("198.51.100.1"), DstAddr: netip.MustParseAddr("203.0.113.2"), Proto: 6, Bytes: 500, Packets: 1, SamplingRate: 10},
+	}
+	ingest(t, s, recs)
+	oldHour := partitionName(query.TierRaw, old)
+	for _, tier := range []string{"raw", "1m"} {
+		if _, err := os.Stat(filepath.Join(dir, tier, oldHour)); err != nil {
+			t.Fatalf("%s partition of 20 days ago missing before retention: %v", tier, err)
+		}
+	}
+	if err := s.ApplyRetention(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "raw", oldHour)); !os.IsNotExist(err) {
+		t.Errorf("raw partition of 20 days ago survived a 15-day retention: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "1m", oldHour)); err != nil {
+		t.Errorf("1m partition of 20 days ago dropped before 30 days: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "raw", partitionName(query.TierRaw, testNow.Add(-time.Minute)))); err != nil {
+		t.Errorf("this hour's raw partition dropped: %v", err)
+	}
+	ctx := context.Background()
+	rg := query.Range{From: old.Add(-time.Hour), To: old.Add(time.Hour)}
+	res, err := s.Top(ctx, query.TopRequest{Range: rg, By: mustDims(t, "proto"), Metric: query.Bytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Tier != "1m" && res.Tier != "5m" && res.Tier != "1h" || len(res.Rows) != 1 || res.Rows[0].Bytes != 10000 {
+		t.Errorf("20 days ago by proto: tier %s rows %+v; want a roll-up with 10000 bytes", res.Tier, res.Rows)
+	}
+	res, err = s.Top(ctx, query.TopRequest{Range: rg, By: mustDims(t, "dst_addr"), Metric: query.Bytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Tier != "raw" || len(res.Rows) != 0 {
+		t.Errorf("20 days ago by address: tier %s rows %+v; want raw and nothing", res.Tier, res.Rows)
+	}
+	// 401 days later every tier has expired
+	s.now = func() time.Time { return testNow.Add(401 * 24 * time.Hour) }
+	if err := s.ApplyRetention(); err != nil {
+		t.Fatal(err)
+	}
+	du, err := DiskUsage(dir)
+	if err != nil || len(du) != 0 {
+		t.Errorf("after 401 days: %v %v", du, err)
+	}
+}
+
+func TestConsumeNeverBlocks(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Dir = t.TempDir()
+	cfg.QueueFlows = 4096 * 4
+	reg := prometheus.NewRegistry()
+	s, err := New(cfg, reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// not started: nothing drains the queue
+	b := flow.NewBatch(4096)
+	rec := flow.Record{StartMs: testNow.UnixMilli(), Bytes: 1}
+	for range 4096 {
+		b.Append(&rec)
+	}
+	done := make(chan struct{})
+	go func() {
+		for range 10 {
+			s.Consume(b)
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Consume blocked")
+	}
+	mfs, _ := reg.Gather()
+	var dropped float64
+	for _, mf := range mfs {
+		if mf.GetName() == "yocho_store_dropped_flows_total" {
+			for _, m := range mf.GetMetric() {
+				dropped += m.GetCounter().GetValue()
+			}
+		}
+	}
+	if dropped != 6*4096 {
+		t.Errorf("dropped %v flows, want %d (10 batches into a queue of 4)", dropped, 6*4096)
+	}
+}

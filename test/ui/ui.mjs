@@ -1,0 +1,289 @@
+// Browser tests of the yocho console, run by ui_test.go: headless Chromium (Debian's) driven by
+// playwright-core. For each page: it loads without console errors, its first render takes at
+// most 1 s (measured in the browser), and its numbers are the ones the API answered. Then: the
+// filter box reports a syntax error where it is, an alert's page shows its victim, vector and
+// sources, and confirming a mitigation calls the API. Screenshots go to $ARTIFACTS.
+//
+// Usage: YOCHO_URL=http://127.0.0.1:8080 ARTIFACTS=../../artifacts node ui.mjs
+// Prints one JSON line of results; exits 1 when a check fails.
+
+import { chromium } from 'playwright-core';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const BASE = (process.env.YOCHO_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
+const ARTIFACTS = process.env.ARTIFACTS || 'artifacts';
+const BUDGET_MS = Number(process.env.FIRST_RENDER_BUDGET_MS || 1000);
+const TOKEN = process.env.YOCHO_TOKEN || '';
+mkdirSync(ARTIFACTS, { recursive: true });
+
+const failures = [];
+const renders = {};
+const details = {};
+const paths = {};
+let checks = 0;
+function check(ok, what) {
+  checks++;
+  if (!ok) failures.push(what);
+  return ok;
+}
+
+async function api(path) {
+  const res = await fetch(BASE + path, { headers: TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {} });
+  if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
+  return res.json();
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run'],
+});
+// A time zone that is not UTC, to see local times with UTC on hover.
+const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, timezoneId: 'Asia/Tokyo', locale: 'en-GB' });
+if (TOKEN) await context.addInitScript((t) => sessionStorage.setItem('yocho.token', t), TOKEN);
+// Every request must stay on the server: the console works without internet access.
+await context.route((url) => !url.href.startsWith(BASE) && !url.href.startsWith('data:'), (route) => {
+  failures.push(`request outside the server: ${route.request().url()}`);
+  return route.abort();
+});
+
+// visit opens path in a new tab and waits for its first render; it returns the tab, the console
+// errors seen, and the JSON answers the page received, by API path.
+async function visit(name, path, { allowErrors = [] } = {}) {
+  const page = await context.newPage();
+  const errors = [];
+  const answers = [];
+  page.on('console', (m) => { if (m.type() === 'error' && !allowErrors.some((re) => re.test(m.text()))) errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
+  page.on('response', async (r) => {
+    const u = new URL(r.url());
+    if (!u.pathname.startsWith('/api/v1/')) return;
+    try { answers.push({ path: u.pathname, query: u.searchParams, status: r.status(), body: await r.json() }); } catch { /* not JSON */ }
+  });
+  await page.goto(BASE + path, { waitUntil: 'load' });
+  await page.waitForSelector('html[data-ready]', { timeout: 15000 });
+  paths[name] = path;
+  // Let the charts settle before the pictures.
+  await page.waitForTimeout(300);
+  check(errors.length === 0, `${name}: console errors: ${errors.join(' | ')}`);
+  return { page, errors, answers };
+}
+
+const shot = (page, name) => page.screenshot({ path: join(ARTIFACTS, `ui-${name}.png`), fullPage: true });
+const answer = (answers, path, pred = () => true) => answers.filter((a) => a.path === `/api/v1/${path}` && pred(a.query)).at(-1);
+
+// Compares a top-N table with the API answer the page drew it from: same keys, same values, in order.
+async function checkTop(page, name, tableSel, ans) {
+  if (!check(ans && ans.status === 200, `${name}: no answer for ${tableSel}`)) return;
+  const rows = ans.body.rows || [];
+  const shown = await page.$$eval(`${tableSel} tbody tr`, (trs) => trs.map((tr) => ({
+    keys: [...tr.querySelectorAll('td.key')].map((td) => td.textContent.trim()),
+    value: Number(tr.querySelector('[data-value]')?.dataset.value),
+  }))).catch(() => []);
+  check(shown.length === rows.length, `${name}: ${tableSel} shows ${shown.length} rows, the API answered ${rows.length}`);
+  rows.forEach((row, i) => {
+    const s = shown[i];
+    if (!s) return;
+    check(Math.abs(s.value - row.value) <= 1e-9 * Math.max(1, Math.abs(row.value)), `${name}: ${tableSel} row ${i} value ${s.value}, API ${row.value}`);
+    check(s.keys.length === row.key.length && row.key.every((k, j) => s.keys[j] === k || s.keys[j] === `AS${k}`), `${name}: ${tableSel} row ${i} keys ${s.keys}, API ${row.key}`);
+  });
+}
+
+// section runs one page's checks; an exception fails the section, not the whole run.
+async function section(name, fn) {
+  try {
+    await fn();
+  } catch (e) {
+    failures.push(`${name}: ${e.message.split('\n')[0]}`);
+  }
+}
+
+// --- Overview ---------------------------------------------------------------------------------
+await section('overview', async () => {
+  const { page, answers } = await visit('overview', '/');
+  for (const d of ['dst_addr', 'src_addr', 'src_as', 'exporter']) {
+    await checkTop(page, 'overview', `#top-${d}-table`, answer(answers, 'flows/top', (q) => q.get('by') === d));
+  }
+  const al = answer(answers, 'alerts', (q) => q.get('state') === 'ongoing' && !q.has('limit'));
+  if (check(al && al.status === 200, 'overview: no alerts answer')) {
+    const n = Number((await page.textContent('#kpi-alerts')).replace(/\D/g, ''));
+    check(n === al.body.length, `overview: ${n} open alerts shown, the API answered ${al.body.length}`);
+    const levels = await page.$$eval('#open-alerts-table tbody .threat', (els) => els.map((e) => Number(e.textContent)));
+    check(levels.every((l, i) => i === 0 || levels[i - 1] >= l), `overview: open alerts not sorted by threat: ${levels}`);
+  }
+  const ts = await page.$('time[title$="(UTC)"]');
+  if (ts) check(/Z \(UTC\)$/.test(await ts.getAttribute('title')), 'overview: a time without UTC on hover');
+  const charts = await page.$$eval('#chart-bps canvas, #chart-pps canvas', (c) => c.length);
+  const series = answer(answers, 'flows/series');
+  check(charts === 2 || (series && series.status === 200 && (series.body.times || []).length === 0), `overview: ${charts} charts drawn, want 2`);
+  await shot(page, 'overview');
+  await page.close();
+});
+
+// --- Explore ----------------------------------------------------------------------------------
+await section('explore', async () => {
+  const q = new URLSearchParams({ metric: 'bps', by: 'dst_port', since: '1h', limit: '10', filter: 'proto = udp' });
+  const { page, answers } = await visit('explore', `/explore?${q}`, { allowErrors: [/status of 400/] });
+  await checkTop(page, 'explore', '#explore-top-table', answer(answers, 'flows/top'));
+  check((await page.inputValue('#filter')) === 'proto = udp', 'explore: the filter of the URL is not in the box');
+  // Suggestions: field names as one types.
+  await page.fill('#filter', '');
+  await page.focus('#filter');
+  await page.keyboard.type('dst_');
+  await page.waitForSelector('#filter-suggestions li', { timeout: 3000 }).catch(() => null);
+  const sugg = await page.$$eval('#filter-suggestions li .sugg-text', (els) => els.map((e) => e.textContent));
+  check(sugg.includes('dst_addr') && sugg.includes('dst_port'), `explore: suggestions for "dst_" are ${sugg}`);
+  await page.keyboard.press('Tab'); // picks the first suggestion
+  const afterPick = await page.inputValue('#filter');
+  check(/^dst_\w+ $/.test(afterPick), `explore: picking a suggestion gave "${afterPick}"`);
+  await page.waitForTimeout(150);
+  const ops = await page.$$eval('#filter-suggestions li .sugg-text', (els) => els.map((e) => e.textContent));
+  check(ops.includes('=') && ops.includes('in'), `explore: operators not suggested after a field: ${ops}`);
+  await shot(page, 'explore-suggestions');
+  await page.keyboard.press('Escape');
+  // A syntax error is shown where it is.
+  const bad = 'proto = udp and (dst_port = 53 or ) and src_port = 1';
+  await page.fill('#filter', bad);
+  const resp = page.waitForResponse((r) => r.url().includes('/api/v1/flows/') && r.status() === 400, { timeout: 5000 });
+  await page.press('#filter', 'Enter');
+  const r400 = await resp.catch(() => null);
+  if (check(r400, 'explore: a bad filter did not get a 400 answer')) {
+    const body = await r400.json();
+    const col = /column (\d+)/.exec(body.error);
+    const want = Number.isFinite(body.position) ? body.position : col ? Number(col[1]) - 1 : null;
+    await page.waitForSelector('#filter-error:not([hidden])', { timeout: 3000 }).catch(() => null);
+    const pos = await page.getAttribute('#filter-error', 'data-position');
+    const msg = await page.textContent('#filter-error');
+    check(want != null && Number(pos) === want, `explore: error shown at ${pos}, the API says ${want} (${body.error})`);
+    check(bad.indexOf(')', 20) === want, `explore: the API put the error at ${want}, the unexpected ")" is at ${bad.indexOf(')', 20)}`);
+    check(msg.includes(body.error), `explore: error message "${msg}" lacks the API's "${body.error}"`);
+    check((await page.getAttribute('#filter', 'aria-invalid')) === 'true', 'explore: the box is not marked invalid');
+    check(new URL(page.url()).searchParams.get('filter') === bad, 'explore: the query is not in the URL');
+  }
+  await shot(page, 'explore-error');
+  await page.close();
+});
+
+// --- Alerts -----------------------------------------------------------------------------------
+let alertId = process.env.ALERT_ID || '';
+await section('alerts', async () => {
+  const { page, answers } = await visit('alerts', '/alerts?since=');
+  const al = answer(answers, 'alerts', (q) => !q.has('limit'));
+  if (check(al && al.status === 200, 'alerts: no answer')) {
+    const rows = await page.$$eval('#alerts-table tbody tr', (trs) => trs.length).catch(() => 0);
+    check(rows === al.body.length, `alerts: ${rows} rows, the API answered ${al.body.length}`);
+    if (!alertId && al.body.length) alertId = (al.body.find((a) => a.state === 'ongoing') || al.body[0]).id;
+  }
+  await shot(page, 'alerts');
+  await page.close();
+});
+
+// --- An alert ---------------------------------------------------------------------------------
+if (check(alertId, 'alerts: no alert to open (the simulator should have raised one)')) await section('alert', async () => {
+  const { page, answers } = await visit('alert', `/alerts/${encodeURIComponent(alertId)}`);
+  const a = answer(answers, `alerts/${alertId}`);
+  if (check(a && a.status === 200, 'alert: no answer')) {
+    const al = a.body;
+    const victims = await page.textContent('#alert-victims');
+    check((al.victims || []).every((v) => victims.includes(v)), `alert: victims "${victims}", API ${al.victims}`);
+    check((await page.textContent('#alert-vector')) === al.vector, 'alert: vector not shown');
+    const srcs = await page.$$eval('#alert-sources-table tbody tr td:first-child', (tds) => tds.map((t) => t.textContent.trim())).catch(() => []);
+    check((al.top_sources || []).length > 0, 'alert: the API gave no top sources');
+    check(srcs.length === (al.top_sources || []).length && al.top_sources.every((s, i) => srcs[i] === s.value), `alert: sources ${srcs}, API ${(al.top_sources || []).map((s) => s.value)}`);
+    const reasons = await page.$$eval('#alert-reasons li', (l) => l.length);
+    check(reasons === (al.threat_reasons || []).length, `alert: ${reasons} threat reasons shown, API ${(al.threat_reasons || []).length}`);
+    await shot(page, 'alert');
+    // Confirm the mitigation: a dialog, then a POST to the API.
+    const button = page.locator('#mitigation-confirm');
+    if (check(await button.count() === 1, 'alert: no confirm button')) {
+      if (await button.isDisabled()) {
+        // Already announced (auto mode) or ended: withdraw instead, which must call the API too.
+        await page.click('#mitigation-withdraw');
+      } else {
+        await page.click('#mitigation-confirm');
+      }
+      await page.waitForSelector('#confirm-dialog[open]', { timeout: 3000 });
+      await shot(page, 'alert-confirm');
+      const req = page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith(`/api/v1/alerts/${encodeURIComponent(alertId)}/mitigation`), { timeout: 5000 });
+      await page.click('#confirm-ok');
+      const posted = await req.catch(() => null);
+      if (check(posted, 'alert: confirming did not call the API')) {
+        const body = posted.postDataJSON();
+        check(['confirm', 'withdraw'].includes(body.action), `alert: posted ${JSON.stringify(body)}`);
+        const res = await posted.response();
+        check(res && res.status() < 500, `alert: the mitigation call answered ${res && res.status()}`);
+      }
+      await page.waitForTimeout(300);
+      await shot(page, 'alert-after-confirm');
+    }
+  }
+  await page.close();
+});
+
+// --- Exporters --------------------------------------------------------------------------------
+await section('exporters', async () => {
+  const { page, answers } = await visit('exporters', '/exporters');
+  const ex = answer(answers, 'exporters');
+  if (check(ex && ex.status === 200, 'exporters: no answer')) {
+    const shown = await page.$$eval('#exporters-table tbody tr', (trs) => trs.map((tr) => ({
+      address: tr.querySelector('th').textContent.trim(),
+      flows: Number(tr.querySelector('[data-value]').dataset.value),
+    }))).catch(() => []);
+    check(shown.length === ex.body.length, `exporters: ${shown.length} rows, the API answered ${ex.body.length}`);
+    for (const e of ex.body) {
+      const s = shown.find((x) => x.address === e.address);
+      check(s && s.flows === e.flows, `exporters: ${e.address} shows ${s && s.flows} flows, API ${e.flows}`);
+    }
+    // The page refreshes itself: after a refresh the rate column has figures.
+    await page.waitForTimeout(5600);
+    const rates = await page.$$eval('#exporters-table tbody tr td:nth-child(3)', (tds) => tds.map((t) => t.textContent));
+    check(rates.every((r) => r !== '…'), `exporters: no rate after a refresh: ${rates}`);
+  }
+  await shot(page, 'exporters');
+  await page.close();
+});
+
+// --- Keyboard: the navigation bar is reachable and works without a mouse. ----------------------
+await section('keyboard', async () => {
+  const page = await context.newPage();
+  await page.goto(BASE + '/', { waitUntil: 'load' });
+  await page.waitForSelector('html[data-ready]');
+  let reached = false;
+  for (let i = 0; i < 8 && !reached; i++) {
+    await page.keyboard.press('Tab');
+    reached = await page.evaluate(() => document.activeElement?.getAttribute('href') === '/exporters');
+  }
+  if (check(reached, 'keyboard: Tab does not reach the Exporters link')) {
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('html[data-ready="/exporters"]', { timeout: 5000 }).catch(() => null);
+    check(new URL(page.url()).pathname === '/exporters', 'keyboard: Enter on the link did not navigate');
+  }
+  await page.close();
+});
+
+// --- First render: each page loaded afresh RUNS times in new tabs; the median must be within the
+// budget. The time runs from the navigation to the page drawn with its data (window.yocho.renders).
+const RUNS = Number(process.env.RENDER_RUNS || 3);
+for (const [name, path] of Object.entries(paths)) {
+  await section(`${name} timing`, async () => {
+    const runs = [];
+    for (let i = 0; i < RUNS; i++) {
+      const page = await context.newPage();
+      await page.goto(BASE + path, { waitUntil: 'load' });
+      await page.waitForSelector('html[data-ready]', { timeout: 15000 });
+      runs.push(await page.evaluate(() => window.yocho.renders[0]));
+      await page.close();
+    }
+    const ms = runs.map((r) => r.ms).sort((a, b) => a - b);
+    renders[name] = ms[Math.floor(ms.length / 2)];
+    details[name] = runs;
+    check(renders[name] <= BUDGET_MS, `${name}: first render took ${renders[name]} ms (median of ${ms.join(', ')}; budget ${BUDGET_MS} ms)`);
+  });
+}
+
+await browser.close();
+const out = { ok: failures.length === 0, checks, failures, renders, details };
+writeFileSync(join(ARTIFACTS, 'ui-results.json'), JSON.stringify(out, null, 2));
+console.log(JSON.stringify(out));
+process.exit(failures.length ? 1 : 0);

@@ -1,0 +1,147 @@
+// The console's shell: routes on the URL path (History API, so that every page can be shared and
+// reloaded), mounts one page at a time, refreshes it every few seconds while the tab is visible,
+// and records how long each page took to first render (window.yocho.renders, read by the browser
+// tests).
+
+import { h } from './format.js';
+import * as api from './api.js';
+import overview from './pages/overview.js';
+import explore from './pages/explore.js';
+import alerts from './pages/alerts.js';
+import alert from './pages/alert.js';
+import exporters from './pages/exporters.js';
+
+const REFRESH_MS = 5000;
+
+const routes = [
+  [/^\/$/, overview, 'overview'],
+  [/^\/explore$/, explore, 'explore'],
+  [/^\/alerts$/, alerts, 'alerts'],
+  [/^\/alerts\/([^/]+)$/, alert, 'alerts'],
+  [/^\/exporters$/, exporters, 'exporters'],
+];
+
+const state = { page: null, timer: null, abort: null, started: 0, seq: 0 };
+window.yocho = { renders: [], api };
+
+function match(path) {
+  for (const [re, page, nav] of routes) {
+    const m = re.exec(path);
+    if (m) return { page, nav, params: m.slice(1).map(decodeURIComponent) };
+  }
+  return null;
+}
+
+function setStatus(text, kind = '') {
+  const el = document.getElementById('status');
+  el.textContent = text;
+  el.className = `status ${kind}`;
+}
+
+// navigate shows the page of the current URL.
+async function show() {
+  const seq = ++state.seq;
+  // The first page counts from the navigation itself (performance's time origin): HTML, scripts,
+  // API answers and drawing; later pages from the click.
+  state.started = seq === 1 ? 0 : performance.now();
+  if (state.page) state.page.destroy?.();
+  state.abort?.abort();
+  clearTimeout(state.timer);
+  const main = document.getElementById('main');
+  main.textContent = '';
+  document.documentElement.removeAttribute('data-ready');
+  const url = new URL(location.href);
+  const r = match(url.pathname.replace(/(.)\/+$/, '$1'));
+  for (const a of document.querySelectorAll('nav a[data-page]')) {
+    if (r && a.dataset.page === r.nav) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  if (!r) {
+    main.append(h('section', { class: 'panel' }, h('h1', {}, 'Not found'), h('p', {}, 'No page at ', h('code', {}, url.pathname), '. ', h('a', { href: '/', 'data-nav': true }, 'Back to the overview'), '.')));
+    document.title = 'Not found · yocho';
+    return;
+  }
+  const page = r.page(main, { params: r.params, query: url.searchParams, navigate, api });
+  state.page = page;
+  document.title = `${page.title || r.nav} · yocho`;
+  await refresh(seq, true);
+}
+
+async function refresh(seq, first) {
+  if (seq !== state.seq) return;
+  const ctl = new AbortController();
+  state.abort = ctl;
+  try {
+    await state.page.load(ctl.signal, first);
+    if (seq !== state.seq) return;
+    setStatus(`Updated ${new Date().toLocaleTimeString()}`, 'ok');
+  } catch (err) {
+    if (err.name === 'AbortError' || seq !== state.seq) return;
+    setStatus(`Update failed: ${err.message}`, 'bad');
+    state.page.failed?.(err);
+  }
+  if (first && seq === state.seq) {
+    const ms = performance.now() - state.started;
+    const nav = seq === 1 ? performance.getEntriesByType('navigation')[0] : null;
+    window.yocho.renders.push({
+      page: location.pathname,
+      ms: Math.round(ms),
+      // Where the first page's time went: the HTML, then the scripts, then the API and drawing.
+      html: nav ? Math.round(nav.responseEnd) : undefined,
+      scripts: nav ? Math.round(nav.domContentLoadedEventEnd) : undefined,
+      // The slowest API answer of this render (request to last byte).
+      api: Math.round(Math.max(0, ...performance.getEntriesByType('resource')
+        .filter((e) => e.name.includes('/api/v1/') && e.startTime >= state.started)
+        .map((e) => e.responseEnd - e.startTime))),
+    });
+    document.documentElement.dataset.ready = location.pathname;
+  }
+  if (seq === state.seq) state.timer = setTimeout(tick, REFRESH_MS, seq);
+}
+
+function tick(seq) {
+  if (document.hidden) {
+    state.timer = setTimeout(tick, REFRESH_MS, seq);
+    return;
+  }
+  refresh(seq, false);
+  updateAlertCount();
+}
+
+// navigate goes to a path of the console (with its query); replace keeps the history entry.
+export function navigate(path, { replace = false } = {}) {
+  if (replace) history.replaceState(null, '', path);
+  else history.pushState(null, '', path);
+  show();
+}
+
+async function updateAlertCount() {
+  const el = document.getElementById('nav-alerts');
+  try {
+    const n = api.alertList(await api.get('alerts', { state: 'ongoing', limit: 1000 })).length;
+    el.textContent = String(n);
+    el.hidden = n === 0;
+    el.setAttribute('aria-label', `${n} ongoing`);
+  } catch {
+    el.hidden = true;
+  }
+}
+
+document.addEventListener('click', (ev) => {
+  const a = ev.target.closest('a[href]');
+  if (!a || ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
+  const u = new URL(a.href, location.href);
+  if (u.origin !== location.origin || u.pathname.startsWith('/api/') || a.target || a.hasAttribute('download')) return;
+  ev.preventDefault();
+  if (u.pathname + u.search !== location.pathname + location.search) navigate(u.pathname + u.search);
+});
+window.addEventListener('popstate', show);
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden && state.page) {
+    clearTimeout(state.timer);
+    refresh(state.seq, false);
+  }
+});
+
+show();
+updateAlertCount();

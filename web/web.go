@@ -1,0 +1,81 @@
+// Package web is yocho's web console: static HTML, CSS and JavaScript modules, with the charting
+// library vendored under vendor/, embedded in the binary so that the console needs nothing more to
+// install and works without internet access. The pages read the JSON API under /api/v1/; this
+// package only serves the files.
+package web
+
+import (
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+)
+
+//go:embed index.html static vendor
+var files embed.FS
+
+//go:embed index.html
+var indexHTML []byte
+
+// FS is the console's files: index.html, static/ (the application) and vendor/ (third-party code
+// with its licences).
+func FS() fs.FS { return files }
+
+// Handler serves the console. Files under /static/ and /vendor/ are served as they are; any other
+// path that is not a file (/explore, /alerts/42...) answers index.html, whose script routes on the
+// path, so that every page of the console has a URL that can be shared and reloaded.
+func Handler() http.Handler {
+	static := http.FileServerFS(files)
+	etags := entityTags()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		p := path.Clean("/" + r.URL.Path)
+		if strings.HasPrefix(p, "/static/") || strings.HasPrefix(p, "/vendor/") {
+			// The files change only with the binary: let the browser revalidate, cheaply.
+			w.Header().Set("Cache-Control", "no-cache")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			if tag, ok := etags[strings.TrimPrefix(p, "/")]; ok {
+				w.Header().Set("ETag", tag) // lets a revalidation answer 304
+			}
+			static.ServeHTTP(w, r)
+			return
+		}
+		if path.Ext(p) != "" {
+			http.NotFound(w, r)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
+		_, _ = w.Write(indexHTML)
+	})
+}
+
+// entityTags hashes every embedded file once: embedded files have no modification time, so the
+// hash is what lets the browser revalidate its copy without downloading it again.
+func entityTags() map[string]string {
+	tags := map[string]string{}
+	_ = fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := files.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(data)
+		tags[name] = `"` + hex.EncodeToString(sum[:8]) + `"`
+		return nil
+	})
+	return tags
+}

@@ -1,0 +1,106 @@
+package web
+
+import (
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"path"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func get(t *testing.T, h http.Handler, p string) *httptest.ResponseRecorder {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, p, nil))
+	return rec
+}
+
+// TestEveryReferenceResolves follows index.html's links and every module's imports: each must be
+// an embedded file served with a type the browser accepts for it (a module served as text/plain is
+// refused, and the console would be blank).
+func TestEveryReferenceResolves(t *testing.T) {
+	h := Handler()
+	index := get(t, h, "/").Body.String()
+	refs := regexp.MustCompile(`(?:href|src)="(/[^"]+)"`).FindAllStringSubmatch(index, -1)
+	if len(refs) < 5 {
+		t.Fatalf("index.html references %d files; want the styles, uPlot and the modules", len(refs))
+	}
+	want := map[string]string{".js": "text/javascript", ".css": "text/css"}
+	seen := map[string]bool{}
+	queue := []string{}
+	for _, r := range refs {
+		queue = append(queue, r[1])
+	}
+	imports := regexp.MustCompile(`(?m)^import [^'"]*['"]([^'"]+)['"]`)
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		if seen[p] || !strings.HasPrefix(p, "/static/") && !strings.HasPrefix(p, "/vendor/") {
+			continue
+		}
+		seen[p] = true
+		rec := get(t, h, p)
+		if rec.Code != http.StatusOK {
+			t.Errorf("GET %s: %d", p, rec.Code)
+			continue
+		}
+		if ct := rec.Header().Get("Content-Type"); want[path.Ext(p)] != "" && !strings.HasPrefix(ct, want[path.Ext(p)]) {
+			t.Errorf("GET %s: Content-Type %q, want %s", p, ct, want[path.Ext(p)])
+		}
+		if path.Ext(p) == ".js" && strings.HasPrefix(p, "/static/") {
+			for _, m := range imports.FindAllStringSubmatch(rec.Body.String(), -1) {
+				queue = append(queue, path.Join(path.Dir(p), m[1]))
+			}
+		}
+	}
+	for _, p := range []string{"/static/pages/overview.js", "/static/pages/explore.js", "/static/pages/alerts.js", "/static/pages/alert.js", "/static/pages/exporters.js"} {
+		if !seen[p] {
+			t.Errorf("%s is not reachable from index.html", p)
+		}
+	}
+}
+
+func TestRoutesAndRevalidation(t *testing.T) {
+	h := Handler()
+	for _, p := range []string{"/", "/explore", "/alerts", "/alerts/20261125T104322Z-b4e20d77", "/exporters"} {
+		rec := get(t, h, p)
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), `<nav aria-label="Main">`) {
+			t.Errorf("GET %s: %d, want the console's page", p, rec.Code)
+		}
+	}
+	if rec := get(t, h, "/favicon.ico"); rec.Code != http.StatusNotFound {
+		t.Errorf("GET /favicon.ico: %d, want 404 (a file that is not there is not a page)", rec.Code)
+	}
+	rec := get(t, h, "/static/app.js")
+	tag := rec.Header().Get("ETag")
+	if tag == "" {
+		t.Fatal("no ETag on /static/app.js")
+	}
+	req := httptest.NewRequest(http.MethodGet, "/static/app.js", nil)
+	req.Header.Set("If-None-Match", tag)
+	again := httptest.NewRecorder()
+	h.ServeHTTP(again, req)
+	if again.Code != http.StatusNotModified {
+		t.Errorf("revalidation with the ETag: %d, want 304", again.Code)
+	}
+	post := httptest.NewRecorder()
+	h.ServeHTTP(post, httptest.NewRequest(http.MethodPost, "/", nil))
+	if post.Code != http.StatusMethodNotAllowed {
+		t.Errorf("POST /: %d, want 405", post.Code)
+	}
+}
+
+// TestVendoredWithLicence checks that each vendored library carries its licence.
+func TestVendoredWithLicence(t *testing.T) {
+	dirs, err := fs.ReadDir(FS(), "vendor")
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("vendor/: %v", err)
+	}
+	for _, d := range dirs {
+		if _, err := fs.Stat(FS(), "vendor/"+d.Name()+"/LICENSE"); err != nil {
+			t.Errorf("vendor/%s has no LICENSE", d.Name())
+		}
+	}
+}
