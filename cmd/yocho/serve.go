@@ -18,6 +18,7 @@ import (
 	"yocho/internal/api"
 	"yocho/internal/collect"
 	"yocho/internal/config"
+	"yocho/internal/detect/cnc"
 	"yocho/internal/flow"
 	"yocho/internal/flow/netflow"
 	"yocho/internal/flow/sflow"
@@ -93,6 +94,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		subscribers = append(subscribers, detection.detector)
 	}
 
+	// C&C detection: servers that many subscriber devices keep contacting, and the indicator
+	// feeds that raise their score (internal/detect/cnc, internal/intel).
+	cncEngine, feeds, err := newCnCEngine(cfg, &cnc.AlertReporter{Alerts: detection.alerts, AlertScore: cfg.CnC.AlertScore},
+		reg, log.With("component", "cnc"))
+	if err != nil {
+		fmt.Fprintf(stderr, "yocho serve: %v\n", err)
+		return 2
+	}
+	subscribers = append(subscribers, cncEngine)
+
 	// Mitigation: the BGP speaker announcing RTBH / FlowSpec routes (serve_mitigation.go).
 	mitigator := newMitigation(cfg, detection.alerts, reg, log)
 
@@ -115,6 +126,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	api.MountFlows(server, flowStore, nil)
 	api.MountAlerts(server, detection.alerts)
 	api.MountMitigation(server, mitigator, detection.alerts)
+	api.MountCnC(server, cncEngine)
 
 	// Start upstream last and stop it first, so that nothing is lost in between: the collector
 	// hands out its last batches on Stop, before the subscribers stop.
@@ -128,6 +140,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer detection.Stop()
+	if feeds != nil {
+		if err := feeds.Start(ctx); err != nil {
+			log.Error("cannot load the indicator feeds", "err", err)
+			return 1
+		}
+		defer feeds.Stop()
+	}
+	if err := cncEngine.Start(ctx); err != nil {
+		log.Error("cannot start C&C detection", "err", err)
+		return 1
+	}
+	defer cncEngine.Stop()
 	if err := mitigator.Start(ctx); err != nil {
 		log.Error("cannot start mitigation", "err", err)
 		return 1

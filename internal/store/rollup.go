@@ -1,24 +1,12 @@
 package store
 
 import (
-	"sort"
+	"net/netip"
+	"slices"
 
 	"yocho/internal/flow"
 	"yocho/internal/query"
 )
-
-// rollupKey is one group of a roll-up: a bucket and the values of query.RollupFields.
-type rollupKey struct {
-	timeMs                 int64
-	exporterHi, exporterLo uint64
-	inIf, outIf            uint32
-	srcPort, dstPort       uint16
-	proto                  uint8
-	direction              uint8
-	srcAS, dstAS           uint32
-}
-
-type rollupSums struct{ bytes, packets, flows uint64 }
 
 // rollupColumns is the schema of roll-up files: the order rollupSelect writes too.
 var rollupColumns = []rawColumn{
@@ -40,32 +28,185 @@ var wellKnown = func() (t [65536]bool) {
 	return t
 }()
 
-// rollup sums flows into 1-minute groups; coarser tiers are summed from it at flush.
-type rollup map[rollupKey]rollupSums
+// rollupKey is one group of a roll-up: a bucket and the values of query.RollupFields, packed
+// into words (the exporter as an index into rollup.exporters).
+type rollupKey struct {
+	timeMs   int64
+	exporter uint64 // index into rollup.exporters
+	ifs      uint64 // in_if<<32 | out_if
+	as       uint64 // src_as<<32 | dst_as
+	misc     uint64 // src_port<<48 | dst_port<<32 | proto<<8 | direction
+}
 
-// add sums record i of b, whose volumes scaled by its sampling rate are given.
-func (r rollup) add(b *flow.Batch, i int, scaledBytes, scaledPackets uint64) {
-	k := rollupKey{
-		timeMs:    b.StartMs[i] - mod(b.StartMs[i], 60000),
-		inIf:      b.InIf[i],
-		outIf:     b.OutIf[i],
-		proto:     b.Proto[i],
-		direction: b.Direction[i],
-		srcAS:     b.SrcAS[i],
-		dstAS:     b.DstAS[i],
+// rollupEntry is one slot of a table: a group and its sums. flows == 0 marks a free slot.
+type rollupEntry struct {
+	k                     rollupKey
+	bytes, packets, flows uint64
+}
+
+// rollupTable sums the groups of one bucket: an open-addressing hash table (linear probing).
+// One table per bucket keeps the memory a run of flows touches small: flows arrive roughly in
+// time order, so the tables of the current buckets stay in cache.
+type rollupTable struct {
+	slots []rollupEntry // len is a power of two
+	shift uint          // 64 - log2(len(slots)): a slot is the top bits of the hash
+	n     int           // used slots
+}
+
+const minTableBits = 6
+
+func newRollupTable() *rollupTable {
+	return &rollupTable{slots: make([]rollupEntry, 1<<minTableBits), shift: 64 - minTableBits}
+}
+
+// rollup sums flows into groups, one table per bucket. Tables are reused from flush to flush, so
+// that summing a flow allocates nothing once they have grown to the traffic.
+type rollup struct {
+	seed    uint64 // differs between roll-ups: see coarsenInto
+	buckets map[int64]*rollupTable
+	free    []*rollupTable
+	// exporters interned: groups name them by index; the last few are scanned before the map.
+	exporters []netip.Addr
+	expIndex  map[netip.Addr]uint64
+	// the table of the bucket last summed into
+	lastTime  int64
+	lastTable *rollupTable
+}
+
+func newRollup(seed uint64) *rollup {
+	return &rollup{seed: seed, buckets: map[int64]*rollupTable{}, expIndex: map[netip.Addr]uint64{}}
+}
+
+// reset empties r, keeping its tables for reuse and its exporters.
+func (r *rollup) reset() {
+	for tm, t := range r.buckets {
+		clear(t.slots)
+		t.n = 0
+		r.free = append(r.free, t)
+		delete(r.buckets, tm)
 	}
-	k.exporterHi, k.exporterLo = query.EncodeAddr(b.Exporter[i])
-	if p := b.SrcPort[i]; wellKnown[p] {
-		k.srcPort = p
+	r.lastTable = nil
+}
+
+// groups is the number of groups summed.
+func (r *rollup) groups() int {
+	n := 0
+	for _, t := range r.buckets {
+		n += t.n
 	}
-	if p := b.DstPort[i]; wellKnown[p] {
-		k.dstPort = p
+	return n
+}
+
+// table is the table of bucket tm.
+func (r *rollup) table(tm int64) *rollupTable {
+	if r.lastTable != nil && r.lastTime == tm {
+		return r.lastTable
 	}
-	s := r[k]
-	s.bytes += scaledBytes
-	s.packets += scaledPackets
-	s.flows++
-	r[k] = s
+	t := r.buckets[tm]
+	if t == nil {
+		if n := len(r.free); n > 0 {
+			t = r.free[n-1]
+			r.free = r.free[:n-1]
+		} else {
+			t = newRollupTable()
+		}
+		r.buckets[tm] = t
+	}
+	r.lastTime, r.lastTable = tm, t
+	return t
+}
+
+func (r *rollup) exporterIndex(a netip.Addr) uint64 {
+	if len(r.exporters) <= 16 {
+		for i, e := range r.exporters {
+			if e == a {
+				return uint64(i)
+			}
+		}
+	} else if i, ok := r.expIndex[a]; ok {
+		return i
+	}
+	i := uint64(len(r.exporters))
+	r.exporters = append(r.exporters, a)
+	r.expIndex[a] = i
+	return i
+}
+
+// hash mixes every word of k; its top bits are well spread (multiplicative hashing).
+func (k *rollupKey) hash(seed uint64) uint64 {
+	const m = 0x9E3779B97F4A7C15
+	h := (uint64(k.timeMs) ^ k.exporter<<40 ^ seed) * m
+	h = (h ^ h>>31 ^ k.ifs) * m
+	h = (h ^ h>>31 ^ k.as) * m
+	h = (h ^ h>>31 ^ k.misc) * m
+	return h ^ h>>29
+}
+
+// sum adds the sums to the group k.
+func (t *rollupTable) sum(k *rollupKey, seed, bytes, packets, flows uint64) {
+	if 4*(t.n+1) > 3*len(t.slots) {
+		t.grow(seed)
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i := k.hash(seed) >> t.shift; ; i = (i + 1) & mask {
+		e := &t.slots[i]
+		if e.flows == 0 {
+			e.k = *k
+			e.bytes, e.packets, e.flows = bytes, packets, flows
+			t.n++
+			return
+		}
+		if e.k == *k {
+			e.bytes += bytes
+			e.packets += packets
+			e.flows += flows
+			return
+		}
+	}
+}
+
+func (t *rollupTable) grow(seed uint64) {
+	old := t.slots
+	t.slots = make([]rollupEntry, 2*len(old))
+	t.shift--
+	t.n = 0
+	for i := range old {
+		if e := &old[i]; e.flows != 0 {
+			t.sum(&e.k, seed, e.bytes, e.packets, e.flows)
+		}
+	}
+}
+
+// addBatch sums the flows of b into 1-minute groups.
+func (r *rollup) addBatch(b *flow.Batch) {
+	var lastExp netip.Addr
+	var lastIdx uint64
+	haveLast := false
+	for i := range b.Len() {
+		rate := uint64(b.SamplingRate[i])
+		if rate == 0 {
+			rate = 1
+		}
+		var k rollupKey
+		k.timeMs = b.StartMs[i] - mod(b.StartMs[i], 60000)
+		if e := b.Exporter[i]; haveLast && e == lastExp {
+			k.exporter = lastIdx
+		} else {
+			lastExp, lastIdx, haveLast = e, r.exporterIndex(e), true
+			k.exporter = lastIdx
+		}
+		k.ifs = uint64(b.InIf[i])<<32 | uint64(b.OutIf[i])
+		k.as = uint64(b.SrcAS[i])<<32 | uint64(b.DstAS[i])
+		var sp, dp uint64
+		if p := b.SrcPort[i]; wellKnown[p] {
+			sp = uint64(p)
+		}
+		if p := b.DstPort[i]; wellKnown[p] {
+			dp = uint64(p)
+		}
+		k.misc = sp<<48 | dp<<32 | uint64(b.Proto[i])<<8 | uint64(b.Direction[i])
+		r.table(k.timeMs).sum(&k, r.seed, b.Bytes[i]*rate, b.Packets[i]*rate, 1)
+	}
 }
 
 func mod(a, b int64) int64 {
@@ -76,48 +217,67 @@ func mod(a, b int64) int64 {
 	return m
 }
 
-// coarsen sums r into buckets of ms milliseconds.
-func (r rollup) coarsen(ms int64) rollup {
-	out := make(rollup, len(r)/2+1)
-	for k, v := range r {
-		k.timeMs -= mod(k.timeMs, ms)
-		s := out[k]
-		s.bytes += v.bytes
-		s.packets += v.packets
-		s.flows += v.flows
-		out[k] = s
+// sortedBuckets is the bucket times of r in ascending order.
+func (r *rollup) sortedBuckets() []int64 {
+	times := make([]int64, 0, len(r.buckets))
+	for tm := range r.buckets {
+		times = append(times, tm)
 	}
+	slices.Sort(times)
+	return times
+}
+
+// coarsenInto empties dst and sums r into it in buckets of ms milliseconds. The roll-ups must
+// hash with different seeds: inserting in the slot order of a table hashed alike would build long
+// runs.
+func (r *rollup) coarsenInto(dst *rollup, ms int64) {
+	dst.reset()
+	dst.exporters, dst.expIndex = r.exporters, r.expIndex
+	for _, tm := range r.sortedBuckets() {
+		src := r.buckets[tm]
+		to := tm - mod(tm, ms)
+		d := dst.table(to)
+		for i := range src.slots {
+			if e := &src.slots[i]; e.flows != 0 {
+				k := e.k
+				k.timeMs = to
+				d.sum(&k, dst.seed, e.bytes, e.packets, e.flows)
+			}
+		}
+	}
+}
+
+// rollupPart is the groups of one partition, sorted by time.
+type rollupPart struct {
+	start int64 // partition start, Unix ms
+	rows  []rollupEntry
+}
+
+// byPartition lists the groups of r by the partition of tier t their bucket falls in, each
+// sorted by time, in partition order. The rows live in *buf, reused between calls.
+func (r *rollup) byPartition(t query.Tier, buf *[]rollupEntry) []rollupPart {
+	rows := (*buf)[:0]
+	var out []rollupPart
+	first := 0
+	times := r.sortedBuckets()
+	for i, tm := range times {
+		for _, e := range r.buckets[tm].slots {
+			if e.flows != 0 {
+				rows = append(rows, e)
+			}
+		}
+		p := partitionOf(t, tm)
+		if i+1 == len(times) || partitionOf(t, times[i+1]) != p {
+			out = append(out, rollupPart{start: p, rows: rows[first:len(rows):len(rows)]})
+			first = len(rows)
+		}
+	}
+	*buf = rows
 	return out
 }
 
-type rollupRow struct {
-	k rollupKey
-	s rollupSums
-}
-
-// byPartition splits the groups by the partition of tier t their bucket falls in, each sorted by
-// time.
-func (r rollup) byPartition(t query.Tier) map[int64][]rollupRow {
-	counts := map[int64]int{}
-	for k := range r {
-		counts[partitionOf(t, k.timeMs)]++
-	}
-	out := make(map[int64][]rollupRow, len(counts))
-	for p, n := range counts {
-		out[p] = make([]rollupRow, 0, n)
-	}
-	for k, v := range r {
-		p := partitionOf(t, k.timeMs)
-		out[p] = append(out[p], rollupRow{k, v})
-	}
-	for _, rows := range out {
-		sort.Slice(rows, func(i, j int) bool { return rows[i].k.timeMs < rows[j].k.timeMs })
-	}
-	return out
-}
-
-// writeRollup writes rows as a roll-up chunk file.
-func writeRollup(path string, rows []rollupRow) error {
+// writeRollup writes rows as a roll-up chunk file; exporters resolves the exporter indexes.
+func writeRollup(path string, rows []rollupEntry, exporters []netip.Addr) error {
 	sc, err := pqSchema(rollupColumns)
 	if err != nil {
 		return err
@@ -128,37 +288,37 @@ func writeRollup(path string, rows []rollupRow) error {
 	u32 := make([]uint32, n)
 	i32 := make([]int32, n)
 	return writeParquet(path, sc, func(col int, s *colSink) {
-		for i, r := range rows {
-			k := r.k
+		for i := range rows {
+			k := &rows[i].k
 			switch col {
 			case 0:
 				i64[i] = k.timeMs
 			case 1:
-				u64[i] = k.exporterHi
+				u64[i], _ = query.EncodeAddr(exporters[k.exporter])
 			case 2:
-				u64[i] = k.exporterLo
+				_, u64[i] = query.EncodeAddr(exporters[k.exporter])
 			case 3:
-				u32[i] = k.inIf
+				u32[i] = uint32(k.ifs >> 32)
 			case 4:
-				u32[i] = k.outIf
+				u32[i] = uint32(k.ifs)
 			case 5:
-				i32[i] = int32(k.srcPort)
+				i32[i] = int32(uint16(k.misc >> 48))
 			case 6:
-				i32[i] = int32(k.dstPort)
+				i32[i] = int32(uint16(k.misc >> 32))
 			case 7:
-				i32[i] = int32(k.proto)
+				i32[i] = int32(uint8(k.misc >> 8))
 			case 8:
-				u32[i] = k.srcAS
+				u32[i] = uint32(k.as >> 32)
 			case 9:
-				u32[i] = k.dstAS
+				u32[i] = uint32(k.as)
 			case 10:
-				i32[i] = int32(k.direction)
+				i32[i] = int32(uint8(k.misc))
 			case 11:
-				u64[i] = r.s.bytes
+				u64[i] = rows[i].bytes
 			case 12:
-				u64[i] = r.s.packets
+				u64[i] = rows[i].packets
 			case 13:
-				u64[i] = r.s.flows
+				u64[i] = rows[i].flows
 			}
 		}
 		switch rollupColumns[col].typ {

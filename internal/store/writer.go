@@ -27,7 +27,9 @@ type writer struct {
 	// The writer owns them; they go back to the pool after the flush.
 	staged map[int64][]*flow.Batch
 	nrows  int
-	r1m    rollup
+	r1m    *rollup // 1-minute groups of the staged flows
+	rc     *rollup // scratch: the coarser tiers, summed from r1m at flush
+	rows   []rollupEntry
 
 	seq atomic.Int64 // the next file sequence number
 
@@ -44,7 +46,7 @@ func openWriter(cfg Config, pool *flow.Pool, nextSeq int64) (*writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &writer{cfg: cfg, pool: pool, rawSc: sc, staged: map[int64][]*flow.Batch{}, r1m: rollup{}}
+	w := &writer{cfg: cfg, pool: pool, rawSc: sc, staged: map[int64][]*flow.Batch{}, r1m: newRollup(1), rc: newRollup(0x5bd1e9955bd1e995)}
 	w.seq.Store(nextSeq)
 	if mapping.Open("", &w.db) == mapping.StateError {
 		return nil, errors.New("opening the merge database")
@@ -95,13 +97,7 @@ func execSQL(conn mapping.Connection, q string) error {
 // append stages b, which the writer now owns, and sums it into the 1-minute roll-up.
 func (w *writer) append(b *flow.Batch) {
 	n := b.Len()
-	for i := range n {
-		r := uint64(b.SamplingRate[i])
-		if r == 0 {
-			r = 1
-		}
-		w.r1m.add(b, i, b.Bytes[i]*r, b.Packets[i]*r)
-	}
+	w.r1m.addBatch(b)
 	w.nrows += n
 	first := partitionOf(query.TierRaw, b.StartMs[0])
 	uniform := true
@@ -142,7 +138,10 @@ func (w *writer) flush() error {
 			delete(w.staged, p)
 		}
 		w.nrows = 0
-		w.r1m = make(rollup, len(w.r1m)) // sized as the last flush's: no growth on the hot path
+		w.r1m.reset() // the slots are kept: no growth on the hot path
+		if len(w.r1m.exporters) > 4096 {
+			w.r1m.exporters, w.r1m.expIndex = nil, map[netip.Addr]uint64{}
+		}
 	}()
 	var tmps []string
 	err := w.writeChunks(&tmps)
@@ -188,20 +187,16 @@ func (w *writer) writeChunks(tmps *[]string) error {
 	for _, t := range query.Tiers[1:] {
 		r := w.r1m
 		if t.Bucket > time.Minute {
-			r = w.r1m.coarsen(t.Bucket.Milliseconds())
+			w.r1m.coarsenInto(w.rc, t.Bucket.Milliseconds())
+			r = w.rc
 		}
-		byPart := r.byPartition(t)
-		parts := make(map[int64]struct{}, len(byPart))
-		for p := range byPart {
-			parts[p] = struct{}{}
-		}
-		for _, p := range sortedKeys(parts) {
-			path, err := w.chunkPath(t, p)
+		for _, part := range r.byPartition(t, &w.rows) {
+			path, err := w.chunkPath(t, part.start)
 			if err != nil {
 				return err
 			}
 			*tmps = append(*tmps, path)
-			if err := writeRollup(path, byPart[p]); err != nil {
+			if err := writeRollup(path, part.rows, w.r1m.exporters); err != nil {
 				return err
 			}
 		}

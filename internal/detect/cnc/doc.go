@@ -12,6 +12,6 @@
 // go to the Alerter.
 //
 // Memory is bounded by Config: a fixed number of endpoints (the least valuable of a random sample
-// of a random sample is evicted when full), of detailed endpoints, of listed clients, of pairs
+// is evicted when full), of detailed endpoints, of listed clients, of pairs
 // and of IoT hosts.
 package cnc

@@ -94,7 +94,8 @@ func runScenario(t *testing.T, name string, d time.Duration) simResult {
 
 // TestBotnetScenario plays scenarios/botnet.yaml (1:1000 sampling, two simulated hours) into the
 // engine: every C&C server of 50 bots or more must be alerted within an hour of its botnet's
-// start and ranked above every benign endpoint at the end. It writes the recall table to /work/notes/cnc-eval.md when CNC_EVAL_OUT names a file.
+// start and ranked above every benign endpoint at the end. It writes the recall table to the
+// file CNC_EVAL_OUT names, if any.
 func TestBotnetScenario(t *testing.T) {
 	if testing.Short() {
 		t.Skip("plays an hour of simulated traffic")
