@@ -165,6 +165,17 @@ func (t *rollupTable) sum(k *rollupKey, seed, bytes, packets, flows uint64) {
 	}
 }
 
+// reserve makes room for n groups in an empty table without growing.
+func (t *rollupTable) reserve(n int) {
+	size, shift := len(t.slots), t.shift
+	for 4*n > 3*size {
+		size, shift = 2*size, shift-1
+	}
+	if size != len(t.slots) {
+		t.slots, t.shift = make([]rollupEntry, size), shift
+	}
+}
+
 func (t *rollupTable) grow(seed uint64) {
 	old := t.slots
 	t.slots = make([]rollupEntry, 2*len(old))
@@ -233,6 +244,14 @@ func (r *rollup) sortedBuckets() []int64 {
 func (r *rollup) coarsenInto(dst *rollup, ms int64) {
 	dst.reset()
 	dst.exporters, dst.expIndex = r.exporters, r.expIndex
+	// size the tables for the worst case (no two groups merge): no growth while summing
+	need := map[int64]int{}
+	for tm, t := range r.buckets {
+		need[tm-mod(tm, ms)] += t.n
+	}
+	for tm, n := range need {
+		dst.table(tm).reserve(n)
+	}
 	for _, tm := range r.sortedBuckets() {
 		src := r.buckets[tm]
 		to := tm - mod(tm, ms)
@@ -256,6 +275,9 @@ type rollupPart struct {
 // byPartition lists the groups of r by the partition of tier t their bucket falls in, each
 // sorted by time, in partition order. The rows live in *buf, reused between calls.
 func (r *rollup) byPartition(t query.Tier, buf *[]rollupEntry) []rollupPart {
+	if g := r.groups(); cap(*buf) < g {
+		*buf = make([]rollupEntry, 0, g+g/4)
+	}
 	rows := (*buf)[:0]
 	var out []rollupPart
 	first := 0
@@ -277,42 +299,37 @@ func (r *rollup) byPartition(t query.Tier, buf *[]rollupEntry) []rollupPart {
 }
 
 // writeRollup writes rows as a roll-up chunk file; exporters resolves the exporter indexes.
-func writeRollup(path string, rows []rollupEntry, exporters []netip.Addr) error {
-	sc, err := pqSchema(rollupColumns)
-	if err != nil {
-		return err
+func writeRollup(path string, rows []rollupEntry, exporters []netip.Addr, sc *pqScratch, u64 []uint64) error {
+	if cap(u64) < len(rows) {
+		u64 = make([]uint64, len(rows))
 	}
-	n := len(rows)
-	i64 := make([]int64, n)
-	u64 := make([]uint64, n)
-	u32 := make([]uint32, n)
-	i32 := make([]int32, n)
-	return writeParquet(path, sc, func(col int, s *colSink) {
+	u64 = u64[:len(rows)]
+	return writeParquet(path, rollupColumns, sc, func(col int, w *pqWriter) {
 		for i := range rows {
 			k := &rows[i].k
 			switch col {
 			case 0:
-				i64[i] = k.timeMs
+				u64[i] = uint64(k.timeMs)
 			case 1:
 				u64[i], _ = query.EncodeAddr(exporters[k.exporter])
 			case 2:
 				_, u64[i] = query.EncodeAddr(exporters[k.exporter])
 			case 3:
-				u32[i] = uint32(k.ifs >> 32)
+				u64[i] = k.ifs >> 32
 			case 4:
-				u32[i] = uint32(k.ifs)
+				u64[i] = k.ifs & 0xffffffff
 			case 5:
-				i32[i] = int32(uint16(k.misc >> 48))
+				u64[i] = k.misc >> 48
 			case 6:
-				i32[i] = int32(uint16(k.misc >> 32))
+				u64[i] = k.misc >> 32 & 0xffff
 			case 7:
-				i32[i] = int32(uint8(k.misc >> 8))
+				u64[i] = k.misc >> 8 & 0xff
 			case 8:
-				u32[i] = uint32(k.as >> 32)
+				u64[i] = k.as >> 32
 			case 9:
-				u32[i] = uint32(k.as)
+				u64[i] = k.as & 0xffffffff
 			case 10:
-				i32[i] = int32(uint8(k.misc))
+				u64[i] = k.misc & 0xff
 			case 11:
 				u64[i] = rows[i].bytes
 			case 12:
@@ -321,15 +338,6 @@ func writeRollup(path string, rows []rollupEntry, exporters []netip.Addr) error 
 				u64[i] = rows[i].flows
 			}
 		}
-		switch rollupColumns[col].typ {
-		case "BIGINT":
-			s.int64s(i64)
-		case "UBIGINT":
-			s.uint64s(u64)
-		case "UINTEGER":
-			s.uint32s(u32)
-		default:
-			s.int32s(i32)
-		}
+		w.values(u64)
 	})
 }

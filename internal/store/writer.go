@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/apache/arrow-go/v18/parquet/schema"
 	"github.com/duckdb/duckdb-go/v2/mapping"
 
 	"yocho/internal/flow"
@@ -19,9 +18,9 @@ import (
 // writer stages flows between flushes and writes them out. append and flush run on the writer
 // goroutine only; merge runs on the compactor's, on its own DuckDB connection.
 type writer struct {
-	cfg   Config
-	pool  *flow.Pool
-	rawSc *schema.GroupNode
+	cfg  Config
+	pool *flow.Pool
+	pq   pqScratch // buffers of the chunk writer
 
 	// staged holds the batches of each raw partition (hour start, Unix ms) since the last flush.
 	// The writer owns them; they go back to the pool after the flush.
@@ -38,15 +37,10 @@ type writer struct {
 	// scratch columns for conversions
 	i64 []int64
 	u64 []uint64
-	i32 []int32
 }
 
 func openWriter(cfg Config, pool *flow.Pool, nextSeq int64) (*writer, error) {
-	sc, err := pqSchema(rawColumns)
-	if err != nil {
-		return nil, err
-	}
-	w := &writer{cfg: cfg, pool: pool, rawSc: sc, staged: map[int64][]*flow.Batch{}, r1m: newRollup(1), rc: newRollup(0x5bd1e9955bd1e995)}
+	w := &writer{cfg: cfg, pool: pool, staged: map[int64][]*flow.Batch{}, r1m: newRollup(1), rc: newRollup(0x5bd1e9955bd1e995)}
 	w.seq.Store(nextSeq)
 	if mapping.Open("", &w.db) == mapping.StateError {
 		return nil, errors.New("opening the merge database")
@@ -196,7 +190,7 @@ func (w *writer) writeChunks(tmps *[]string) error {
 				return err
 			}
 			*tmps = append(*tmps, path)
-			if err := writeRollup(path, part.rows, w.r1m.exporters); err != nil {
+			if err := writeRollup(path, part.rows, w.r1m.exporters, &w.pq, w.u64); err != nil {
 				return err
 			}
 		}
@@ -206,69 +200,69 @@ func (w *writer) writeChunks(tmps *[]string) error {
 
 // writeRaw writes batches as one raw chunk file, in rawColumns order.
 func (w *writer) writeRaw(path string, bs []*flow.Batch) error {
-	return writeParquet(path, w.rawSc, func(col int, s *colSink) {
+	return writeParquet(path, rawColumns, &w.pq, func(col int, pw *pqWriter) {
 		for _, b := range bs {
-			w.rawColumn(col, b, s)
+			w.rawColumn(col, b, pw)
 		}
 	})
 }
 
 func (w *writer) scratch(n int) {
 	if cap(w.i64) < n {
-		w.i64, w.u64, w.i32 = make([]int64, n), make([]uint64, n), make([]int32, n)
+		w.i64, w.u64 = make([]int64, n), make([]uint64, n)
 	}
-	w.i64, w.u64, w.i32 = w.i64[:n], w.u64[:n], w.i32[:n]
+	w.i64, w.u64 = w.i64[:n], w.u64[:n]
 }
 
-// rawColumn sends column col of b to s.
-func (w *writer) rawColumn(col int, b *flow.Batch, s *colSink) {
+// rawColumn sends column col of b to pw.
+func (w *writer) rawColumn(col int, b *flow.Batch, pw *pqWriter) {
 	n := b.Len()
 	w.scratch(n)
 	switch col {
 	case 0:
-		s.int64s(b.StartMs)
+		pw.int64s(b.StartMs)
 	case 1:
 		for i := range n {
 			w.i64[i] = b.EndMs[i] - b.StartMs[i]
 		}
-		s.int64s(w.i64)
+		pw.int64s(w.i64)
 	case 2:
 		for i := range n {
 			w.i64[i] = b.ReceivedMs[i] - b.EndMs[i]
 		}
-		s.int64s(w.i64)
+		pw.int64s(w.i64)
 	case 3, 4:
-		w.addrHalf(b.Exporter, col == 3, s)
+		w.addrHalf(b.Exporter, col == 3, pw)
 	case 5:
-		s.uint32s(b.ObsDomain)
+		pw.uint32s(b.ObsDomain)
 	case 6:
-		s.uint32s(b.SamplerID)
+		pw.uint32s(b.SamplerID)
 	case 7:
-		s.uint32s(b.SamplingRate)
+		pw.uint32s(b.SamplingRate)
 	case 8:
-		s.uint32s(b.InIf)
+		pw.uint32s(b.InIf)
 	case 9:
-		s.uint32s(b.OutIf)
+		pw.uint32s(b.OutIf)
 	case 10, 11:
-		w.addrHalf(b.SrcAddr, col == 10, s)
+		w.addrHalf(b.SrcAddr, col == 10, pw)
 	case 12, 13:
-		w.addrHalf(b.DstAddr, col == 12, s)
+		w.addrHalf(b.DstAddr, col == 12, pw)
 	case 14, 15:
-		w.addrHalf(b.NextHop, col == 14, s)
+		w.addrHalf(b.NextHop, col == 14, pw)
 	case 16:
-		w.u16(b.SrcPort, s)
+		pw.uint16s(b.SrcPort)
 	case 17:
-		w.u16(b.DstPort, s)
+		pw.uint16s(b.DstPort)
 	case 18:
-		w.u8(b.Proto, s)
+		pw.uint8s(b.Proto)
 	case 19:
-		w.u8(b.TCPFlags, s)
+		pw.uint8s(b.TCPFlags)
 	case 20:
-		w.u8(b.ToS, s)
+		pw.uint8s(b.ToS)
 	case 21:
-		w.u8(b.ICMPType, s)
+		pw.uint8s(b.ICMPType)
 	case 22:
-		w.u8(b.ICMPCode, s)
+		pw.uint8s(b.ICMPCode)
 	case 23, 24:
 		v := b.Bytes
 		if col == 24 {
@@ -281,27 +275,27 @@ func (w *writer) rawColumn(col int, b *flow.Batch, s *colSink) {
 			}
 			w.u64[i] = v[i] * r
 		}
-		s.uint64s(w.u64)
+		pw.uint64s(w.u64)
 	case 25:
-		s.uint32s(b.SrcAS)
+		pw.uint32s(b.SrcAS)
 	case 26:
-		s.uint32s(b.DstAS)
+		pw.uint32s(b.DstAS)
 	case 27:
-		w.u8(b.SrcMask, s)
+		pw.uint8s(b.SrcMask)
 	case 28:
-		w.u8(b.DstMask, s)
+		pw.uint8s(b.DstMask)
 	case 29:
-		w.u16(b.VLAN, s)
+		pw.uint16s(b.VLAN)
 	case 30:
-		w.u8(b.Direction, s)
+		pw.uint8s(b.Direction)
 	case 31:
-		w.u8(b.ForwardingStatus, s)
+		pw.uint8s(b.ForwardingStatus)
 	case 32:
-		s.uint32s(b.MPLSLabel)
+		pw.uint32s(b.MPLSLabel)
 	}
 }
 
-func (w *writer) addrHalf(a []netip.Addr, hi bool, s *colSink) {
+func (w *writer) addrHalf(a []netip.Addr, hi bool, pw *pqWriter) {
 	for i := range a {
 		h, l := query.EncodeAddr(a[i])
 		if hi {
@@ -310,21 +304,7 @@ func (w *writer) addrHalf(a []netip.Addr, hi bool, s *colSink) {
 			w.u64[i] = l
 		}
 	}
-	s.uint64s(w.u64[:len(a)])
-}
-
-func (w *writer) u16(v []uint16, s *colSink) {
-	for i, x := range v {
-		w.i32[i] = int32(x)
-	}
-	s.int32s(w.i32[:len(v)])
-}
-
-func (w *writer) u8(v []uint8, s *colSink) {
-	for i, x := range v {
-		w.i32[i] = int32(x)
-	}
-	s.int32s(w.i32[:len(v)])
+	pw.uint64s(w.u64[:len(a)])
 }
 
 // copyOpts are the Parquet options of merged files.

@@ -221,20 +221,22 @@ func (d *Detector) enoughSpread(e, dt *detail, overRatio [enrich.NumKinds]float6
 	return dt.peerHLL.estimate() >= uint64(d.cfg.MinSources)
 }
 
-// hostAttackedIn says whether a host of the prefix has an attack of its own under way, or is over
-// one of its thresholds now (its alert may be a second behind): the prefix's excess is then that
-// host's attack, not carpet bombing, where no host is over its own threshold.
+// hostAttackedIn says whether a few hosts of the prefix (fewer than CarpetMinHosts) have attacks
+// of their own under way, or are over one of their thresholds now (their alerts may be a second
+// behind): the prefix's excess is then those hosts' attacks, not carpet bombing. When many of its
+// hosts are over their thresholds at once, the prefix is carpet-bombed all the same.
 func (d *Detector) hostAttackedIn(prefix *detail) bool {
 	p := netip.PrefixFrom(prefix.key.addr(), d.cfg.CarpetBitsV4)
 	if !prefix.key.addr().Is4() {
 		p = netip.PrefixFrom(prefix.key.addr(), d.cfg.CarpetBitsV6)
 	}
+	attacked := 0
 	for _, dt := range d.dets {
 		if dt.inUse && (dt.attacking || dt.overNow) && dt.key.tag == 0 && p.Contains(dt.key.addr()) {
-			return true
+			attacked++
 		}
 	}
-	return false
+	return attacked > 0 && attacked < d.cfg.CarpetMinHosts
 }
 
 // alertKey names an attack: one ongoing alert per direction and host or prefix.
