@@ -299,45 +299,73 @@ func (r *rollup) byPartition(t query.Tier, buf *[]rollupEntry) []rollupPart {
 }
 
 // writeRollup writes rows as a roll-up chunk file; exporters resolves the exporter indexes.
+// u64 is scratch.
 func writeRollup(path string, rows []rollupEntry, exporters []netip.Addr, sc *pqScratch, u64 []uint64) error {
 	if cap(u64) < len(rows) {
 		u64 = make([]uint64, len(rows))
 	}
-	u64 = u64[:len(rows)]
+	v := u64[:len(rows)]
+	expHi := make([]uint64, len(exporters))
+	expLo := make([]uint64, len(exporters))
+	for i, e := range exporters {
+		expHi[i], expLo[i] = query.EncodeAddr(e)
+	}
+	// each column as a word of the entry, shifted and masked
+	word := func(e *rollupEntry, col int) uint64 {
+		switch col {
+		case 0:
+			return uint64(e.k.timeMs)
+		case 3, 4:
+			return e.k.ifs
+		case 5, 6, 7, 10:
+			return e.k.misc
+		case 8, 9:
+			return e.k.as
+		case 11:
+			return e.bytes
+		case 12:
+			return e.packets
+		}
+		return e.flows
+	}
+	shifts := [14]uint{3: 32, 5: 48, 6: 32, 7: 8, 8: 32}
+	masks := [14]uint64{0: ^uint64(0), 3: 0xffffffff, 4: 0xffffffff, 5: 0xffff, 6: 0xffff, 7: 0xff, 8: 0xffffffff,
+		9: 0xffffffff, 10: 0xff, 11: ^uint64(0), 12: ^uint64(0), 13: ^uint64(0)}
 	return writeParquet(path, rollupColumns, sc, func(col int, w *pqWriter) {
-		for i := range rows {
-			k := &rows[i].k
+		switch col {
+		case 1, 2:
+			tab := expHi
+			if col == 2 {
+				tab = expLo
+			}
+			for i := range rows {
+				v[i] = tab[rows[i].k.exporter]
+			}
+		default:
+			sh, m := shifts[col], masks[col]
 			switch col {
 			case 0:
-				u64[i] = uint64(k.timeMs)
-			case 1:
-				u64[i], _ = query.EncodeAddr(exporters[k.exporter])
-			case 2:
-				_, u64[i] = query.EncodeAddr(exporters[k.exporter])
-			case 3:
-				u64[i] = k.ifs >> 32
-			case 4:
-				u64[i] = k.ifs & 0xffffffff
-			case 5:
-				u64[i] = k.misc >> 48
-			case 6:
-				u64[i] = k.misc >> 32 & 0xffff
-			case 7:
-				u64[i] = k.misc >> 8 & 0xff
-			case 8:
-				u64[i] = k.as >> 32
-			case 9:
-				u64[i] = k.as & 0xffffffff
-			case 10:
-				u64[i] = k.misc & 0xff
+				for i := range rows {
+					v[i] = uint64(rows[i].k.timeMs)
+				}
 			case 11:
-				u64[i] = rows[i].bytes
+				for i := range rows {
+					v[i] = rows[i].bytes
+				}
 			case 12:
-				u64[i] = rows[i].packets
+				for i := range rows {
+					v[i] = rows[i].packets
+				}
 			case 13:
-				u64[i] = rows[i].flows
+				for i := range rows {
+					v[i] = rows[i].flows
+				}
+			default:
+				for i := range rows {
+					v[i] = word(&rows[i], col) >> sh & m
+				}
 			}
 		}
-		w.values(u64)
+		w.values(v)
 	})
 }

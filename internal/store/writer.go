@@ -27,7 +27,8 @@ type writer struct {
 	staged map[int64][]*flow.Batch
 	nrows  int
 	r1m    *rollup // 1-minute groups of the staged flows
-	rc     *rollup // scratch: the coarser tiers, summed from r1m at flush
+	r5m    *rollup // 5-minute groups, summed from r1m at flush
+	r1h    *rollup // 1-hour groups, summed from r5m at flush
 	rows   []rollupEntry
 
 	seq atomic.Int64 // the next file sequence number
@@ -40,7 +41,7 @@ type writer struct {
 }
 
 func openWriter(cfg Config, pool *flow.Pool, nextSeq int64) (*writer, error) {
-	w := &writer{cfg: cfg, pool: pool, staged: map[int64][]*flow.Batch{}, r1m: newRollup(1), rc: newRollup(0x5bd1e9955bd1e995)}
+	w := &writer{cfg: cfg, pool: pool, staged: map[int64][]*flow.Batch{}, r1m: newRollup(1), r5m: newRollup(0x5bd1e9955bd1e995), r1h: newRollup(0x27d4eb2f165667c5)}
 	w.seq.Store(nextSeq)
 	if mapping.Open("", &w.db) == mapping.StateError {
 		return nil, errors.New("opening the merge database")
@@ -179,10 +180,18 @@ func (w *writer) writeChunks(tmps *[]string) error {
 		}
 	}
 	for _, t := range query.Tiers[1:] {
-		r := w.r1m
-		if t.Bucket > time.Minute {
-			w.r1m.coarsenInto(w.rc, t.Bucket.Milliseconds())
-			r = w.rc
+		var r *rollup
+		switch t.Bucket {
+		case time.Minute:
+			r = w.r1m
+		case 5 * time.Minute:
+			w.r1m.coarsenInto(w.r5m, t.Bucket.Milliseconds())
+			r = w.r5m
+		case time.Hour:
+			w.r5m.coarsenInto(w.r1h, t.Bucket.Milliseconds())
+			r = w.r1h
+		default:
+			return fmt.Errorf("tier %s: no roll-up of %s", t.Name, t.Bucket)
 		}
 		for _, part := range r.byPartition(t, &w.rows) {
 			path, err := w.chunkPath(t, part.start)
