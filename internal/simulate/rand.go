@@ -40,9 +40,6 @@ func (r *rng) pareto(xm, alpha float64) float64 {
 	return xm / math.Pow(1-r.float(), 1/alpha)
 }
 
-// expo draws from an exponential distribution of the given mean.
-func (r *rng) expo(mean float64) float64 { return -mean * math.Log(1-r.float()) }
-
 // highPort is an ephemeral port.
 func (r *rng) highPort() uint16 { return uint16(32768 + r.intn(28232)) }
 

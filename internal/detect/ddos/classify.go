@@ -14,8 +14,6 @@ const (
 // kindMask is a set of enrich.Kind, one bit each.
 type kindMask uint16
 
-func (m kindMask) has(k enrich.Kind) bool { return m&(1<<k) != 0 }
-
 // classify says which kinds of traffic a flow belongs to: always the total; its protocol; a TCP
 // flow with SYN and no ACK is also tcp_syn; a UDP flow with no ports is a non-first fragment; a UDP
 // flow from an amplification service's port is also that vector.

@@ -61,19 +61,18 @@ func newHarness(t testing.TB, yaml string) *harness {
 // traffic describes flows sent each second: pps packets per second (true, before sampling) in
 // records of one sampled packet each, from sources random in srcs (or a random address when nil).
 type traffic struct {
-	dst, src        []netip.Addr // picked at random per record
-	randomSrc       bool         // a spoofed random IPv4 source per record
-	proto, flags    uint8
-	srcPort         uint16 // 0: random high port
-	dstPort         uint16 // 0: random
-	fragment        bool   // ports 0
-	size            uint64 // bytes per packet
-	pps             float64
-	sampling        uint32
-	packetsPerRec   uint64 // sampled packets per record (default 1)
-	durSec          int64  // each record covers this many seconds (default 1)
-	delaySec        int64  // records arrive this late after their end
-	fixedSourcePort bool
+	dst, src      []netip.Addr // picked at random per record
+	randomSrc     bool         // a spoofed random IPv4 source per record
+	proto, flags  uint8
+	srcPort       uint16 // 0: random high port
+	dstPort       uint16 // 0: random
+	fragment      bool   // ports 0
+	size          uint64 // bytes per packet
+	pps           float64
+	sampling      uint32
+	packetsPerRec uint64 // sampled packets per record (default 1)
+	durSec        int64  // each record covers this many seconds (default 1)
+	delaySec      int64  // records arrive this late after their end
 }
 
 func (h *harness) fill(tr traffic, sec int64) {
