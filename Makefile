@@ -19,7 +19,7 @@ deps:
 	./scripts/test-deps.sh
 
 vet:
-	gofmt -l $$(git ls-files '*.go') | tee /dev/stderr | (! read)
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	cd bench && $(GO) vet ./...
 
