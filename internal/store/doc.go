@@ -7,7 +7,8 @@
 //
 // # Layout on disk
 //
-// Everything is Parquet (ZSTD), written by DuckDB (github.com/duckdb/duckdb-go/v2), one directory
+// Everything is Parquet: chunk files (Snappy) written by the store itself (pqwrite.go), merged
+// files (ZSTD) by DuckDB (github.com/duckdb/duckdb-go/v2); one directory
 // per tier and one directory per time partition:
 //
 //	DIR/raw/2026-11-25T13/   raw flows that started in that hour
@@ -33,9 +34,11 @@
 //
 // Consume copies the batch into a pooled batch and queues it without blocking; when the queue is
 // full the batch is dropped and counted in yocho_store_dropped_flows_total{reason="queue_full"}.
-// One writer goroutine appends the queued batches to an in-memory DuckDB table with the appender
-// (DuckDB's C appender, fed whole data chunks column by column), and every flush interval (or
-// every FlushRows flows) writes the table out as chunk files of every tier and empties it.
+// One writer goroutine stages the queued batches as they are (columns in memory) and sums them
+// into the 1-minute roll-up (one open-addressing table per minute, reused from flush to flush);
+// every flush interval (or every FlushRows flows) it writes the staged columns as raw chunk
+// files, sums the 1-minute groups into 5-minute and those into 1-hour groups, writes them as
+// roll-up chunk files, and empties the stage.
 //
 // The bound: a kill -9 loses the flows appended since the last flush (at most FlushInterval of
 // traffic, or FlushRows flows) and the flows still queued (at most QueueFlows). Nothing else:

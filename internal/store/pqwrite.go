@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"slices"
 	"unsafe"
 
 	"github.com/klauspost/compress/s2"
@@ -119,64 +120,77 @@ func (w *pqWriter) stat(v uint64, signed bool) {
 
 // int64s appends values of an INT64 column (signed as the column's type says).
 func (w *pqWriter) int64s(v []int64) {
-	signed := w.cols[w.cur].typ == "BIGINT"
-	for len(v) > 0 {
-		room := (pqPageBytes - len(w.page)) / 8
-		if room == 0 {
-			w.flushPage()
-			continue
-		}
-		n := min(room, len(v))
-		for _, x := range v[:n] {
-			w.stat(uint64(x), signed)
-			w.page = binary.LittleEndian.AppendUint64(w.page, uint64(x))
-		}
-		w.pageVals += n
-		v = v[n:]
+	if w.cols[w.cur].typ != "BIGINT" {
+		w.uint64s(unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(v))), len(v)))
+		return
 	}
+	if len(v) == 0 {
+		return
+	}
+	lo, hi := v[0], v[0]
+	for _, x := range v {
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	w.stat(uint64(lo), true)
+	w.stat(uint64(hi), true)
+	w.appendRaw(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 8*len(v)), 8)
 }
 
-// uint64s appends values of an INT64 column.
+// uint64s appends values of an unsigned INT64 column.
 func (w *pqWriter) uint64s(v []uint64) {
-	for len(v) > 0 {
-		room := (pqPageBytes - len(w.page)) / 8
-		if room == 0 {
-			w.flushPage()
-			continue
-		}
-		n := min(room, len(v))
-		for _, x := range v[:n] {
-			if !w.haveMM {
-				w.min, w.max, w.haveMM = x, x, true
-			}
-			w.min, w.max = min(w.min, x), max(w.max, x)
-			w.page = binary.LittleEndian.AppendUint64(w.page, x)
-		}
-		w.pageVals += n
-		v = v[n:]
+	if len(v) == 0 {
+		return
 	}
+	lo, hi := v[0], v[0]
+	for _, x := range v {
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	w.stat(lo, false)
+	w.stat(hi, false)
+	w.appendRaw(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 8*len(v)), 8)
 }
 
 // uint32s appends values of an unsigned INT32 column.
 func (w *pqWriter) uint32s(v []uint32) {
-	for len(v) > 0 {
-		room := (pqPageBytes - len(w.page)) / 4
+	if len(v) == 0 {
+		return
+	}
+	lo, hi := v[0], v[0]
+	for _, x := range v {
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	w.stat(uint64(lo), false)
+	w.stat(uint64(hi), false)
+	w.appendRaw(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v)), 4)
+}
+
+// appendRaw appends plain values as they are in memory, width bytes each, breaking pages at
+// pqPageBytes.
+func (w *pqWriter) appendRaw(b []byte, width int) {
+	le := hostLittleEndian()
+	for len(b) > 0 {
+		room := (pqPageBytes - len(w.page)) / width
 		if room == 0 {
 			w.flushPage()
 			continue
 		}
-		n := min(room, len(v))
-		for _, x := range v[:n] {
-			u := uint64(x)
-			if !w.haveMM {
-				w.min, w.max, w.haveMM = u, u, true
+		n := min(room*width, len(b))
+		start := len(w.page)
+		w.page = append(w.page, b[:n]...)
+		if !le { // Parquet is little endian
+			for i := start; i < len(w.page); i += width {
+				slices.Reverse(w.page[i : i+width])
 			}
-			w.min, w.max = min(w.min, u), max(w.max, u)
-			w.page = binary.LittleEndian.AppendUint32(w.page, x)
 		}
-		w.pageVals += n
-		v = v[n:]
+		w.pageVals += n / width
+		b = b[n:]
 	}
+}
+
+// hostLittleEndian tells whether values in memory are in Parquet's byte order.
+func hostLittleEndian() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
 }
 
 // uint16s appends values of an unsigned INT32 column holding 16-bit values.
@@ -281,7 +295,7 @@ func (w *pqWriter) close(sc *pqScratch) error {
 	for i, c := range w.cols {
 		m := w.meta[i]
 		total += m.unc
-		phys, width, signed, _, _ := pqPhysical(c.typ)
+		phys, width, _, _, _ := pqPhysical(c.typ)
 		t.begin()
 		t.i64(2, m.start)
 		t.beginStruct(3)
@@ -298,8 +312,8 @@ func (w *pqWriter) close(sc *pqScratch) error {
 		if m.haveMM {
 			t.beginStruct(12)
 			t.i64(3, 0) // null_count
-			t.bin(5, pqStat(m.max, width, signed))
-			t.bin(6, pqStat(m.min, width, signed))
+			t.bin(5, pqStat(m.max, width))
+			t.bin(6, pqStat(m.min, width))
 			t.endStruct()
 		}
 		t.endStruct()
@@ -322,11 +336,11 @@ func (w *pqWriter) close(sc *pqScratch) error {
 	return w.f.Close()
 }
 
-func pqStat(v uint64, width int, signed bool) []byte {
+// pqStat is a statistics value: the plain encoding of v, width bytes.
+func pqStat(v uint64, width int) []byte {
 	if width == 4 {
 		return binary.LittleEndian.AppendUint32(nil, uint32(v))
 	}
-	_ = signed
 	return binary.LittleEndian.AppendUint64(nil, v)
 }
 
@@ -422,8 +436,7 @@ func writeParquet(path string, cols []rawColumn, sc *pqScratch, fill func(col in
 // values appends values of the current column of any type, given as uint64 (signed values as
 // their two's complement).
 func (w *pqWriter) values(v []uint64) {
-	phys, width, signed, _, _ := pqPhysical(w.cols[w.cur].typ)
-	_ = phys
+	_, width, signed, _, _ := pqPhysical(w.cols[w.cur].typ)
 	switch {
 	case width == 8 && signed:
 		w.int64s(unsafeInt64s(v))

@@ -244,10 +244,13 @@ func (r *rollup) sortedBuckets() []int64 {
 func (r *rollup) coarsenInto(dst *rollup, ms int64) {
 	dst.reset()
 	dst.exporters, dst.expIndex = r.exporters, r.expIndex
-	// size the tables for the worst case (no two groups merge): no growth while summing
+	// size each table for its largest source, a lower bound of its groups: less growth while
+	// summing, and never more memory than it ends up needing (the sum of the sources could be
+	// many times that when groups repeat from bucket to bucket)
 	need := map[int64]int{}
 	for tm, t := range r.buckets {
-		need[tm-mod(tm, ms)] += t.n
+		to := tm - mod(tm, ms)
+		need[to] = max(need[to], t.n)
 	}
 	for tm, n := range need {
 		dst.table(tm).reserve(n)
@@ -310,60 +313,63 @@ func writeRollup(path string, rows []rollupEntry, exporters []netip.Addr, sc *pq
 	for i, e := range exporters {
 		expHi[i], expLo[i] = query.EncodeAddr(e)
 	}
-	// each column as a word of the entry, shifted and masked
-	word := func(e *rollupEntry, col int) uint64 {
-		switch col {
-		case 0:
-			return uint64(e.k.timeMs)
-		case 3, 4:
-			return e.k.ifs
-		case 5, 6, 7, 10:
-			return e.k.misc
-		case 8, 9:
-			return e.k.as
-		case 11:
-			return e.bytes
-		case 12:
-			return e.packets
-		}
-		return e.flows
-	}
-	shifts := [14]uint{3: 32, 5: 48, 6: 32, 7: 8, 8: 32}
-	masks := [14]uint64{0: ^uint64(0), 3: 0xffffffff, 4: 0xffffffff, 5: 0xffff, 6: 0xffff, 7: 0xff, 8: 0xffffffff,
-		9: 0xffffffff, 10: 0xff, 11: ^uint64(0), 12: ^uint64(0), 13: ^uint64(0)}
 	return writeParquet(path, rollupColumns, sc, func(col int, w *pqWriter) {
 		switch col {
-		case 1, 2:
-			tab := expHi
-			if col == 2 {
-				tab = expLo
-			}
+		case 0:
 			for i := range rows {
-				v[i] = tab[rows[i].k.exporter]
+				v[i] = uint64(rows[i].k.timeMs)
 			}
-		default:
-			sh, m := shifts[col], masks[col]
-			switch col {
-			case 0:
-				for i := range rows {
-					v[i] = uint64(rows[i].k.timeMs)
-				}
-			case 11:
-				for i := range rows {
-					v[i] = rows[i].bytes
-				}
-			case 12:
-				for i := range rows {
-					v[i] = rows[i].packets
-				}
-			case 13:
-				for i := range rows {
-					v[i] = rows[i].flows
-				}
-			default:
-				for i := range rows {
-					v[i] = word(&rows[i], col) >> sh & m
-				}
+		case 1:
+			for i := range rows {
+				v[i] = expHi[rows[i].k.exporter]
+			}
+		case 2:
+			for i := range rows {
+				v[i] = expLo[rows[i].k.exporter]
+			}
+		case 3:
+			for i := range rows {
+				v[i] = rows[i].k.ifs >> 32
+			}
+		case 4:
+			for i := range rows {
+				v[i] = rows[i].k.ifs & 0xffffffff
+			}
+		case 5:
+			for i := range rows {
+				v[i] = rows[i].k.misc >> 48
+			}
+		case 6:
+			for i := range rows {
+				v[i] = rows[i].k.misc >> 32 & 0xffff
+			}
+		case 7:
+			for i := range rows {
+				v[i] = rows[i].k.misc >> 8 & 0xff
+			}
+		case 8:
+			for i := range rows {
+				v[i] = rows[i].k.as >> 32
+			}
+		case 9:
+			for i := range rows {
+				v[i] = rows[i].k.as & 0xffffffff
+			}
+		case 10:
+			for i := range rows {
+				v[i] = rows[i].k.misc & 0xff
+			}
+		case 11:
+			for i := range rows {
+				v[i] = rows[i].bytes
+			}
+		case 12:
+			for i := range rows {
+				v[i] = rows[i].packets
+			}
+		case 13:
+			for i := range rows {
+				v[i] = rows[i].flows
 			}
 		}
 		w.values(v)

@@ -54,15 +54,6 @@ func fieldColumns(f query.Field) []string {
 	return []string{f.Name}
 }
 
-// rollupDims are the columns of the roll-up tiers besides time_ms and the sums.
-func rollupDims() []string {
-	var out []string
-	for _, f := range query.RollupFields() {
-		out = append(out, fieldColumns(f)...)
-	}
-	return out
-}
-
 // rollupSelect is the SELECT that sums the roll-up rows of source into buckets of tier t,
 // restricted by where: what merges roll-up chunks.
 func rollupSelect(t query.Tier, source, where string) string {
