@@ -426,3 +426,23 @@ func TestHostFloodInBusyPrefixIsNotCarpet(t *testing.T) {
 		t.Fatalf("%d alerts, want one, on the host", len(got))
 	}
 }
+
+// TestHostPromotedByItsAttackAlertsBeforeItsPrefix: a busy /24 tracked all along, then one host
+// hit by amplification whose records each cover 5 seconds (a router's active timeout): the host
+// must be named on its own, with no carpet alert on the /24 ahead of it (as `yocho demo` showed).
+func TestHostPromotedByItsAttackAlertsBeforeItsPrefix(t *testing.T) {
+	h := newHarness(t, testNetworks)
+	busy := traffic{dst: hosts("198.51.100.0/24", 200), randomSrc: true, proto: 6, flags: 0x1b, dstPort: 443, size: 700,
+		pps: 0.7 * float64(config.DefaultPrefixThresholds()["pps"]), sampling: 1000}
+	h.run(60, busy)
+	ntp := traffic{dst: addrs("198.51.100.20"), randomSrc: true, proto: 17, srcPort: 123, size: 468,
+		pps: 10 * thr("pps"), sampling: 1000, durSec: 5}
+	h.run(10, busy, ntp)
+	got := h.m.List(alert.Filter{})
+	if len(got) != 1 || got[0].Prefix.IsValid() || got[0].Victims[0].String() != "198.51.100.20" || got[0].Vector != "ntp-amplification" {
+		for _, a := range got {
+			t.Logf("alert %s %s", a.Key, a.Vector)
+		}
+		t.Fatalf("%d alerts, want one ntp-amplification alert on the host", len(got))
+	}
+}

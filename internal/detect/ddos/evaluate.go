@@ -98,8 +98,12 @@ func (d *Detector) Evaluate() {
 		if dt.endedAt >= lo {
 			lo = dt.endedAt + 1
 		}
-		if dt.since > lo {
-			lo = dt.since
+		// Seconds before the promotion hold only the volume of the flows seen since, spread back over
+		// their duration: lower bounds, which can only delay an alert, never raise a false one. Reading
+		// min_duration of them lets a host promoted by its attack's first records alert as soon as a
+		// prefix that was tracked all along (else its carpet alert would come first).
+		if back := dt.since - min(dt.since, minRun); back > lo {
+			lo = back
 		}
 		var overRatio [enrich.NumKinds]float64
 		var peak [enrich.NumKinds][enrich.NumMetrics]float64
