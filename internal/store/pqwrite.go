@@ -194,29 +194,14 @@ func hostLittleEndian() bool {
 }
 
 // uint16s appends values of an unsigned INT32 column holding 16-bit values.
-func (w *pqWriter) uint16s(v []uint16) {
-	for len(v) > 0 {
-		room := (pqPageBytes - len(w.page)) / 4
-		if room == 0 {
-			w.flushPage()
-			continue
-		}
-		n := min(room, len(v))
-		for _, x := range v[:n] {
-			u := uint64(x)
-			if !w.haveMM {
-				w.min, w.max, w.haveMM = u, u, true
-			}
-			w.min, w.max = min(w.min, u), max(w.max, u)
-			w.page = binary.LittleEndian.AppendUint32(w.page, uint32(x))
-		}
-		w.pageVals += n
-		v = v[n:]
-	}
-}
+func (w *pqWriter) uint16s(v []uint16) { appendNarrow(w, v) }
 
 // uint8s appends values of an unsigned INT32 column holding 8-bit values.
-func (w *pqWriter) uint8s(v []uint8) {
+func (w *pqWriter) uint8s(v []uint8) { appendNarrow(w, v) }
+
+// appendNarrow appends values narrower than 32 bits to an unsigned INT32 column, widening each
+// and keeping the page's min/max statistics.
+func appendNarrow[T uint8 | uint16](w *pqWriter, v []T) {
 	for len(v) > 0 {
 		room := (pqPageBytes - len(w.page)) / 4
 		if room == 0 {

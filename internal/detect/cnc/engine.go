@@ -7,10 +7,10 @@ import (
 	"math/bits"
 	"net/netip"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"yocho/internal/detect"
 	"yocho/internal/flow"
 	"yocho/internal/intel"
 )
@@ -64,8 +64,7 @@ type Engine struct {
 	scratch     []float64
 	stats       counters
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	ticker detect.Ticker
 }
 
 // counters are the engine's figures, read by its Prometheus collector.
@@ -136,31 +135,12 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 // Start scores touched endpoints every Tick of wall time as well, so that alerts come even when
 // flow time stalls.
 func (e *Engine) Start(ctx context.Context) error {
-	ctx, e.cancel = context.WithCancel(ctx)
-	e.done = make(chan struct{})
-	go func() {
-		defer close(e.done)
-		t := time.NewTicker(e.cfg.Tick)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				e.Flush()
-			}
-		}
-	}()
+	e.ticker.Start(ctx, e.cfg.Tick, e.Flush)
 	return nil
 }
 
 // Stop ends what Start began.
-func (e *Engine) Stop() {
-	if e.cancel != nil {
-		e.cancel()
-		<-e.done
-	}
-}
+func (e *Engine) Stop() { e.ticker.Stop() }
 
 // Flush scores everything touched since the last tick now, raising due alerts.
 func (e *Engine) Flush() {

@@ -22,6 +22,7 @@ import (
 
 	"yocho/internal/alert"
 	"yocho/internal/config"
+	"yocho/internal/detect"
 	"yocho/internal/enrich"
 	"yocho/internal/flow"
 )
@@ -98,8 +99,7 @@ type Detector struct {
 	learnedSec uint32
 	base       []baseline
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ticker detect.Ticker
 
 	flows     prometheus.Counter
 	dropped   *prometheus.CounterVec
@@ -229,31 +229,12 @@ func New(cfg Config, nets *enrich.Networks, sink Sink, reg prometheus.Registerer
 
 // Start evaluates every tracked host on a wall-clock ticker until ctx ends or Stop.
 func (d *Detector) Start(ctx context.Context) error {
-	ctx, d.cancel = context.WithCancel(ctx)
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		t := time.NewTicker(d.cfg.EvaluateEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				d.Evaluate()
-			}
-		}
-	}()
+	d.ticker.Start(ctx, d.cfg.EvaluateEvery, d.Evaluate)
 	return nil
 }
 
 // Stop ends the ticker.
-func (d *Detector) Stop() {
-	if d.cancel != nil {
-		d.cancel()
-	}
-	d.wg.Wait()
-}
+func (d *Detector) Stop() { d.ticker.Stop() }
 
 // Consume counts a batch's flows. It keeps nothing of the batch.
 func (d *Detector) Consume(b *flow.Batch) {
