@@ -23,6 +23,7 @@ import (
 	"yocho/internal/flow"
 	"yocho/internal/flow/netflow"
 	"yocho/internal/flow/sflow"
+	"yocho/internal/testenv"
 )
 
 // collect imports data and returns every record.
@@ -109,10 +110,7 @@ func corpus(t *testing.T, rel string) string {
 	_, file, _, _ := runtime.Caller(0)
 	p := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "corpus", rel)
 	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("corpus %s missing (CI=true)", p)
-		}
-		t.Skipf("corpus %s missing", p)
+		testenv.Missing(t, "corpus %s missing", p)
 	}
 	return p
 }
@@ -231,10 +229,7 @@ func need(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is missing (CI=true): %v", tool, err)
-			}
-			t.Skipf("%s is missing: %v", tool, err)
+			testenv.Missing(t, "%s is missing: %v", tool, err)
 		}
 	}
 }

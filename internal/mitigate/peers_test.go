@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"yocho/internal/alert"
+	"yocho/internal/testenv"
 )
 
 const (
@@ -37,10 +38,7 @@ func needTool(t *testing.T, names ...string) {
 	t.Helper()
 	for _, n := range names {
 		if _, err := exec.LookPath(n); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is needed (apt-get install gobgpd frr): %v", n, err)
-			}
-			t.Skipf("%s is not installed (apt-get install gobgpd frr); skipping", n)
+			testenv.Missing(t, "%s is not installed (apt-get install gobgpd frr); skipping", n)
 		}
 	}
 }

@@ -21,6 +21,8 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+
+	"yocho/internal/testenv"
 )
 
 // needTool skips when a Debian tool is missing, and fails under CI=true.
@@ -28,10 +30,7 @@ func needTool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not installed (Debian package needed under CI)", name)
-		}
-		t.Skipf("%s is not installed", name)
+		testenv.Missing(t, "%s is not installed", name)
 	}
 	return p
 }

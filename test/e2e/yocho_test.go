@@ -25,6 +25,7 @@ import (
 	"yocho/internal/flow"
 	"yocho/internal/flow/netflow"
 	"yocho/internal/flow/sflow"
+	"yocho/internal/testenv"
 )
 
 // needTools skips the test when a command is missing, or fails it under CI=true.
@@ -32,10 +33,7 @@ func needTools(t testing.TB, names ...string) {
 	t.Helper()
 	for _, n := range names {
 		if _, err := exec.LookPath(n); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is missing (CI=true): run scripts/test-deps.sh", n)
-			}
-			t.Skipf("%s is missing: install it (scripts/test-deps.sh) to run this test", n)
+			testenv.Missing(t, "%s is missing: install it (scripts/test-deps.sh) to run this test", n)
 		}
 	}
 }

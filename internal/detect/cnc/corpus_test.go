@@ -11,6 +11,7 @@ import (
 	"yocho/internal/detect/cnc"
 	"yocho/internal/flow"
 	"yocho/internal/importer"
+	"yocho/internal/testenv"
 )
 
 // corpusDir is ../shared/corpus/cnc/stratosphere relative to the repository root.
@@ -19,10 +20,7 @@ func corpusDir(t *testing.T) string {
 	_, file, _, _ := runtime.Caller(0)
 	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "shared", "corpus", "cnc", "stratosphere")
 	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("corpus %s is missing (CI=true): %v", dir, err)
-		}
-		t.Skipf("corpus %s is missing: %v", dir, err)
+		testenv.Missing(t, "corpus %s is missing: %v", dir, err)
 	}
 	return dir
 }

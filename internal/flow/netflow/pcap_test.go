@@ -16,6 +16,8 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
+
+	"yocho/internal/testenv"
 )
 
 // corpusDir is the third-party corpus, outside the repository (see corpus/SOURCES.md).
@@ -26,10 +28,7 @@ func needCorpus(t testing.TB, sub string) string {
 	t.Helper()
 	dir := filepath.Join(corpusDir, sub)
 	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("corpus folder %s is missing (CI=true): %v", dir, err)
-		}
-		t.Skipf("corpus folder %s is absent: skipping", dir)
+		testenv.Missing(t, "corpus folder %s is absent: skipping", dir)
 	}
 	return dir
 }
@@ -38,10 +37,7 @@ func needCorpus(t testing.TB, sub string) string {
 func needTool(t testing.TB, name string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is missing (CI=true)", name)
-		}
-		t.Skipf("%s is not installed: skipping", name)
+		testenv.Missing(t, "%s is not installed: skipping", name)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/google/gopacket/pcapgo"
 
 	"yocho/internal/flow"
+	"yocho/internal/testenv"
 )
 
 // corpusDir is the folder of real sFlow captures (see /work/shared/corpus/SOURCES.md).
@@ -23,10 +24,7 @@ const corpusDir = "../../../../shared/corpus/flows/akvorado/sflow"
 // skipOrFail skips the test, or fails it under CI=true, where nothing may be missing.
 func skipOrFail(t testing.TB, format string, args ...any) {
 	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
+	testenv.Missing(t, format, args...)
 }
 
 func needTool(t testing.TB, name string) string {
