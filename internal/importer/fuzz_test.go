@@ -43,6 +43,9 @@ func FuzzNfdumpCSV(f *testing.F) {
 
 func FuzzPcapExports(f *testing.F) {
 	f.Add([]byte{0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0})
+	ng := ngBlock(ngSectionHeader, []byte{0x1a, 0x2b, 0x3c, 0x4d, 0, 1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	ng = append(ng, ngBlock(ngInterface, []byte{0, 101, 0, 0, 0, 0, 0xff, 0xff, 0, 9, 0, 1, 6, 0, 0, 0})...)
+	f.Add(append(ng, ngBlock(ngEnhancedPacket, make([]byte, 20))...))
 	cfg := DefaultConfig()
 	cfg.Format = FormatPcapExports
 	deps := Deps{NetFlow: netflow.New(netflow.DefaultConfig(), nil), SFlow: sflow.New(sflow.DefaultConfig(), nil)}

@@ -1,7 +1,6 @@
 package importer
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -9,43 +8,17 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 
 	"yocho/internal/flow"
 )
 
-// packetSource reads packets from a pcap or a pcapng file.
-type packetSource interface {
-	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
-	LinkType() layers.LinkType
-}
-
-type ngSource struct{ *pcapgo.NgReader }
-
-func (n ngSource) LinkType() layers.LinkType { return n.NgReader.LinkType() }
-
-// readPcap reads a capture of flow exports: every UDP datagram is given to the NetFlow/IPFIX
-// decoder, or the sFlow one (told apart by the version field), as if it came from the packet's
-// source address at the packet's time.
+// readPcap reads a capture of flow exports (pcap or pcapng): every UDP datagram is given to the
+// NetFlow/IPFIX decoder, or the sFlow one (told apart by the version field), as if it came from
+// the packet's source address at the packet's time.
 func (im *Importer) readPcap(r io.Reader, e *emitter) error {
-	br := bufio.NewReader(r)
-	magic, err := br.Peek(4)
+	c, err := newCapture(r)
 	if err != nil {
-		return errors.New("not a pcap file: too short")
-	}
-	var src packetSource
-	if binary.BigEndian.Uint32(magic) == 0x0a0d0d0a {
-		ng, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
-		if err != nil {
-			return err
-		}
-		src = ngSource{ng}
-	} else {
-		pr, err := pcapgo.NewReader(br)
-		if err != nil {
-			return err
-		}
-		src = pr
+		return err
 	}
 	var eth layers.Ethernet
 	var sll layers.LinuxSLL
@@ -54,39 +27,29 @@ func (im *Importer) readPcap(r io.Reader, e *emitter) error {
 	var ip6 layers.IPv6
 	var udp layers.UDP
 	var payload gopacket.Payload
-	first := layers.LayerTypeEthernet
-	switch src.LinkType() {
-	case layers.LinkTypeLinuxSLL:
-		first = layers.LayerTypeLinuxSLL
-	case layers.LinkTypeNull, layers.LinkTypeLoop:
-		first = layers.LayerTypeLoopback
-	case layers.LinkTypeRaw, layers.LinkType(12), layers.LinkType(228):
-		first = layers.LayerTypeIPv4
-	case layers.LinkType(229):
-		first = layers.LayerTypeIPv6
-	}
-	parser := gopacket.NewDecodingLayerParser(first, &eth, &sll, &lo, &ip4, &ip6, &udp, &payload)
-	parser.IgnoreUnsupported = true
+	parsers := map[gopacket.LayerType]*gopacket.DecodingLayerParser{}
 	decoded := make([]gopacket.LayerType, 0, 8)
 	for {
-		data, ci, err := src.ReadPacketData()
+		p, err := c.next()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			e.st.drop("pcap_truncated")
+			return nil
+		}
 		if err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				e.st.drop("pcap_truncated")
-				return nil
-			}
 			return err
 		}
 		e.st.Inputs++
-		if first == layers.LayerTypeIPv4 && len(data) > 0 && data[0]>>4 == 6 {
-			parser = gopacket.NewDecodingLayerParser(layers.LayerTypeIPv6, &eth, &sll, &lo, &ip4, &ip6, &udp, &payload)
+		first := firstLayer(p.link, p.data)
+		parser := parsers[first]
+		if parser == nil {
+			parser = gopacket.NewDecodingLayerParser(first, &eth, &sll, &lo, &ip4, &ip6, &udp, &payload)
 			parser.IgnoreUnsupported = true
-			first = layers.LayerTypeIPv6
+			parsers[first] = parser
 		}
-		if err := parser.DecodeLayers(data, &decoded); err != nil {
+		if err := parser.DecodeLayers(p.data, &decoded); err != nil {
 			e.st.drop("pcap_undecodable")
 			continue
 		}
@@ -106,10 +69,28 @@ func (im *Importer) readPcap(r io.Reader, e *emitter) error {
 			e.st.drop("pcap_not_udp")
 			continue
 		}
-		if err := im.decodeExport(exporter, ci.Timestamp.UnixMilli(), udp.Payload, e); err != nil {
+		if err := im.decodeExport(exporter, p.ms, udp.Payload, e); err != nil {
 			return err
 		}
 	}
+}
+
+// firstLayer is the layer a packet of the given link type starts with.
+func firstLayer(link uint16, data []byte) gopacket.LayerType {
+	switch layers.LinkType(link) {
+	case layers.LinkTypeLinuxSLL:
+		return layers.LayerTypeLinuxSLL
+	case layers.LinkTypeNull, layers.LinkTypeLoop:
+		return layers.LayerTypeLoopback
+	case layers.LinkTypeRaw, 12, 228: // raw IP: the version nibble tells
+		if len(data) > 0 && data[0]>>4 == 6 {
+			return layers.LayerTypeIPv6
+		}
+		return layers.LayerTypeIPv4
+	case 229:
+		return layers.LayerTypeIPv6
+	}
+	return layers.LayerTypeEthernet
 }
 
 // decodeExport decodes one export datagram into the emitter's batch, handing it out when full.
