@@ -98,7 +98,7 @@ type Alert struct {
 
 // Reason is one part of the threat level.
 type Reason struct {
-	Factor string `json:"factor"` // size, usual, vector, duration, criticality, spread
+	Factor string `json:"factor"` // size, usual, vector, duration, criticality, spread; a detector's own (ThreatInput.Given)
 	Points int    `json:"points"`
 	Detail string `json:"detail"`
 }

@@ -20,6 +20,9 @@ type ThreatInput struct {
 	Criticality string
 	// Hosts is how many of our hosts the attack reaches (more than one for carpet bombing).
 	Hosts int
+	// Given are reasons a detector computed itself (a C&C server's: infected subscribers,
+	// score, indicators...). When set, they replace the DDoS factors above; see givenLevel.
+	Given []Reason
 }
 
 // ThreatLevel scores an attack from 0 to 100 and says why: size against the threshold (up to 35
@@ -27,6 +30,9 @@ type ThreatInput struct {
 // (up to 15), the criticality of the victim's network (up to 15) and its spread over many hosts
 // (up to 5).
 func ThreatLevel(in ThreatInput) (int, []Reason) {
+	if len(in.Given) > 0 {
+		return givenLevel(in)
+	}
 	var reasons []Reason
 	add := func(factor string, points int, format string, args ...any) {
 		reasons = append(reasons, Reason{Factor: factor, Points: points, Detail: fmt.Sprintf(format, args...)})

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/netip"
 	"os"
 	"time"
@@ -47,6 +48,10 @@ type Config struct {
 	Exporter netip.Addr
 	// Location is the time zone of nfdump's printed times (nfdump prints local time).
 	Location *time.Location
+	// Shift is added to every record's times (start, end, received), keeping their intervals:
+	// it moves data whose clock was relative or far in the past (Zeek logs of old captures
+	// land in 1970 or years ago) to where the store's retention keeps it. See ShiftTo.
+	Shift time.Duration
 }
 
 // DefaultConfig reads Zeek conn.log into batches of 4096 unsampled records, exporter 0.0.0.0,
@@ -69,6 +74,37 @@ type Stats struct {
 	Records uint64            // records handed out
 	Inputs  uint64            // lines or packets read
 	Dropped map[string]uint64 // inputs (or records) skipped, by reason
+	// First and Last are the earliest start and the latest end of the records handed out, after
+	// Shift; zero when there were none.
+	First, Last time.Time
+}
+
+// ShiftTo is the Shift that moves last to at, to the millisecond.
+func ShiftTo(last, at time.Time) time.Duration {
+	return at.Sub(last).Truncate(time.Millisecond)
+}
+
+// Span reads files without handing anything out and returns the earliest start and latest end of
+// their records (zero times when none), for choosing a Shift before the import proper.
+func (im *Importer) Span(ctx context.Context, paths ...string) (first, last time.Time, err error) {
+	scan := *im
+	scan.cfg.Shift = 0
+	// a scan is not an import: its counts go to counters nobody registers
+	scan.records = prometheus.NewCounter(prometheus.CounterOpts{Name: "scan_records"})
+	scan.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scan_dropped"}, []string{"reason"})
+	for _, path := range paths {
+		st, err := scan.ReadFile(ctx, path, func(*flow.Batch) error { return nil })
+		if err != nil {
+			return first, last, err
+		}
+		if !st.First.IsZero() && (first.IsZero() || st.First.Before(first)) {
+			first = st.First
+		}
+		if st.Last.After(last) {
+			last = st.Last
+		}
+	}
+	return first, last, nil
 }
 
 func (s *Stats) drop(reason string) {
@@ -147,7 +183,8 @@ func (im *Importer) ReadFile(ctx context.Context, path string, out func(*flow.Ba
 // Read imports from r, handing batches to out; out must not keep a batch after it returns.
 // It stops at the first error out returns, or when ctx is done.
 func (im *Importer) Read(ctx context.Context, r io.Reader, out func(*flow.Batch) error) (Stats, error) {
-	e := &emitter{ctx: ctx, out: out, size: im.cfg.BatchSize, b: flow.NewBatch(im.cfg.BatchSize)}
+	e := &emitter{ctx: ctx, out: out, size: im.cfg.BatchSize, b: flow.NewBatch(im.cfg.BatchSize),
+		shift: im.cfg.Shift.Milliseconds(), first: math.MaxInt64, last: math.MinInt64}
 	var err error
 	switch im.cfg.Format {
 	case FormatZeekConn:
@@ -161,6 +198,9 @@ func (im *Importer) Read(ctx context.Context, r io.Reader, out func(*flow.Batch)
 		err = e.flush()
 	}
 	e.st.Records = e.records
+	if e.first <= e.last {
+		e.st.First, e.st.Last = time.UnixMilli(e.first).UTC(), time.UnixMilli(e.last).UTC()
+	}
 	im.records.Add(float64(e.records))
 	for reason, n := range e.st.Dropped {
 		im.dropped.WithLabelValues(reason).Add(float64(n))
@@ -176,6 +216,9 @@ type emitter struct {
 	b       *flow.Batch
 	st      Stats
 	records uint64
+	shift   int64 // ms added to every time
+	first   int64 // earliest start handed out, ms
+	last    int64 // latest end handed out, ms
 }
 
 func (e *emitter) add(r *flow.Record) error {
@@ -194,12 +237,38 @@ func (e *emitter) flush() error {
 		return err
 	}
 	n := e.b.Len()
+	e.times()
 	if err := e.out(e.b); err != nil {
 		return err
 	}
 	e.records += uint64(n)
 	e.b.Reset()
 	return nil
+}
+
+// times shifts the batch's times by e.shift and notes their span. A zero time (unknown) stays.
+func (e *emitter) times() {
+	b := e.b
+	for i := range b.Len() {
+		s, en, rc := b.StartMs[i], b.EndMs[i], b.ReceivedMs[i]
+		if e.shift != 0 {
+			if s != 0 {
+				s += e.shift
+			}
+			if en != 0 {
+				en += e.shift
+			}
+			if rc != 0 {
+				rc += e.shift
+			}
+			b.StartMs[i], b.EndMs[i], b.ReceivedMs[i] = s, en, rc
+		}
+		if s == 0 {
+			s = rc
+		}
+		e.first = min(e.first, s)
+		e.last = max(e.last, en, s)
+	}
 }
 
 // readLines calls fn for each line of r (without its end of line), skipping overlong lines.

@@ -23,7 +23,9 @@ type Config struct {
 	// ListScore is the score from which an endpoint's clients are listed one by one.
 	ListScore float64
 	// MaxPairs bounds the (client, server) pairs whose beaconing is scored; PairSamples bounds
-	// the contacts kept per pair (older ones are thinned to every other one when full).
+	// the contacts kept per pair (older ones are thinned to every other one when full). When
+	// more pairs are active than MaxPairs, a share of pairs chosen by hash keeps state (down to
+	// 1/64), so that the pairs kept keep whole series; pairs of listed endpoints are always kept.
 	MaxPairs    int
 	PairSamples int
 	// PairMaxSamplingRate is the highest sampling rate (1 in N) at which pair beaconing runs:
@@ -31,7 +33,8 @@ type Config struct {
 	PairMaxSamplingRate uint32
 	// MinPairContacts is the number of contacts a pair needs before its beaconing is scored.
 	MinPairContacts int
-	// MaxIoTHosts bounds the subscriber hosts remembered as IoT-looking (telnet).
+	// MaxIoTHosts bounds the subscriber hosts remembered as IoT-looking (telnet); a host may be
+	// forgotten earlier when a newer one takes its place in the table.
 	MaxIoTHosts int
 	// Warmup is how long after the first flow an endpoint must first appear to count as new.
 	Warmup time.Duration
@@ -79,15 +82,17 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Approximate sizes, in bytes, of each kind of state, map overhead included; measured by
-// TestMemoryBound.
+// Approximate sizes, in bytes, of each kind of state, index overhead included (an endpoint is
+// 128 bytes and up to four 8-byte index words; a detail 336 and its 16-byte meta and 64-byte
+// client counter; an IoT host a 4-byte tag in a table of up to twice MaxIoTHosts); checked by
+// TestMemoryTenMillionEndpoints.
 const (
-	bytesPerEndpoint     = 300
+	bytesPerEndpoint     = 160
 	bytesPerDetail       = 420
 	bytesPerListedClient = 80
 	bytesPerPairSample   = 12
 	bytesPerPair         = 160
-	bytesPerIoTHost      = 48
+	bytesPerIoTHost      = 8
 )
 
 // MemoryBound is the most memory, in bytes, that the engine's state can take with c, whatever

@@ -11,6 +11,11 @@
 // time the endpoints touched since the last tick are scored and those at or above the alert score
 // go to the Alerter.
 //
+// Consume works column-wise in passes over a batch: it first keeps the subscriber ↔ external
+// records, then loads the index words and endpoints they need (independent loads the processor
+// overlaps), then updates state in record order. Endpoints are found through an open-addressed
+// index of hash tags (index.go), not a Go map.
+//
 // Memory is bounded by Config: a fixed number of endpoints (the least valuable of a random sample
 // is evicted when full), of detailed endpoints, of listed clients, of pairs
 // and of IoT hosts.

@@ -46,16 +46,23 @@ type Engine struct {
 	log  *slog.Logger
 
 	mu          sync.Mutex
-	index       map[epKey]int32
+	index       index // endpoint key hash → slot in endpoints
 	endpoints   []endpoint
 	details     []detail
+	dmeta       []detailMeta // what eviction reads of each detail, packed
 	freeDetails []int32
 	listed      int
-	pairs       map[pairKey]*pair
-	dirtyPairs  []pairKey
-	iot         map[addrKey]struct{}
+	pindex      index // pair key hash → slot in pairs
+	pairs       []pair
+	pairAdmit   uint32 // pairs whose hash's low 16 bits are below it get state (1<<16: all)
+	pairPress   int    // recently active pairs evicted since the last tick
+	pairCalm    int64  // flow time of the last pressure or admission change
+	dirtyPairs  []int32
+	iot         iotSet
 	active      hll4k // distinct subscribers seen contacting anything
 	dirty       []int32
+	work        []work // per-record scratch of one Consume call
+	sink        uint64 // keeps the loads of Consume's warm-up passes
 	rng         uint64
 	activeEst   float64 // e.active's estimate as of the last tick
 	firstMs     int64   // first flow time seen
@@ -108,15 +115,16 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		cfg:   cfg,
-		subs:  deps.Subscribers,
-		ind:   deps.Indicators,
-		alr:   deps.Alerter,
-		log:   deps.Logger,
-		index: make(map[epKey]int32),
-		pairs: make(map[pairKey]*pair),
-		iot:   make(map[addrKey]struct{}),
-		rng:   0x5eed,
+		cfg:       cfg,
+		subs:      deps.Subscribers,
+		ind:       deps.Indicators,
+		alr:       deps.Alerter,
+		log:       deps.Logger,
+		index:     newIndex(),
+		pindex:    newIndex(),
+		pairAdmit: pairAdmitAll,
+		iot:       newIoTSet(cfg.MaxIoTHosts),
+		rng:       0x5eed,
 	}
 	if e.subs == nil {
 		e.subs = LocalRanges{}
@@ -167,12 +175,30 @@ const (
 	maxFlowMs = 16725225600000
 )
 
-// Consume implements flow.Consumer.
+// work is what Consume's first pass learns of one record that concerns an external endpoint.
+type work struct {
+	k      epKey
+	client addrKey // the subscriber
+	h      uint64  // k.hash()
+	ch     uint64  // client.hash()
+	ms     int64
+	end    int64
+	i      int32 // record in the batch
+	slot   int32 // the endpoint's likely slot (tag match), or -1
+	reply  bool  // server → client
+}
+
+// Consume implements flow.Consumer. It works in passes over the batch: the first reads the
+// columns it needs and keeps only the subscriber ↔ external records; the next two only load the
+// index words and endpoints those records will need, with no dependence between records, so
+// the processor fetches many at once instead of one cache miss after another; the last updates
+// the state in record order.
 func (e *Engine) Consume(b *flow.Batch) {
 	e.mu.Lock()
-	n := b.Len()
-	for i := 0; i < n; i++ {
-		e.record(b, i)
+	w := e.classify(b)
+	e.warm(w)
+	for j := range w {
+		e.apply(b, &w[j])
 	}
 	var due []Candidate
 	if e.now-e.lastTick >= e.cfg.Tick.Milliseconds() {
@@ -182,73 +208,148 @@ func (e *Engine) Consume(b *flow.Batch) {
 	e.raise(due)
 }
 
-func (e *Engine) record(b *flow.Batch, i int) {
-	ms := b.StartMs[i]
-	if ms == 0 {
-		ms = b.ReceivedMs[i]
+// classify is Consume's first pass.
+func (e *Engine) classify(b *flow.Batch) []work {
+	n := b.Len()
+	if cap(e.work) < n {
+		e.work = make([]work, 0, n)
 	}
-	end := b.EndMs[i]
-	if end < ms {
-		end = ms
+	w := e.work[:0]
+	start, endc, recv := b.StartMs[:n], b.EndMs[:n], b.ReceivedMs[:n]
+	srcs, dsts := b.SrcAddr[:n], b.DstAddr[:n]
+	protos, flagsc := b.Proto[:n], b.TCPFlags[:n]
+	sps, dps := b.SrcPort[:n], b.DstPort[:n]
+	for i := range n {
+		ms := start[i]
+		if ms == 0 {
+			ms = recv[i]
+		}
+		end := max(endc[i], ms)
+		if ms < 0 || end > maxFlowMs {
+			e.stats.badTime++
+			continue
+		}
+		if e.firstMs == 0 || ms < e.firstMs {
+			e.firstMs = ms
+		}
+		if end > e.now {
+			e.now = end
+		}
+		src, dst := srcs[i], dsts[i]
+		_, srcSub := e.subs.Subscriber(src)
+		_, dstSub := e.subs.Subscriber(dst)
+		if srcSub == dstSub {
+			e.stats.skipped++
+			continue
+		}
+		proto, flags := protos[i], flagsc[i]
+		sp, dp := sps[i], dps[i]
+		if proto != 6 && proto != 17 {
+			sp, dp = 0, 0
+		}
+		var x work
+		if srcSub {
+			if !external(dst) {
+				e.stats.notExternal++
+				continue
+			}
+			client := keyOf(src)
+			if proto == 6 && (sp == 23 || sp == 2323) && flags&tcpACK != 0 {
+				e.markIoT(client.hash()) // answers telnet from outside
+			}
+			if !serverIsExternal(dp, sp, proto, flags, false) {
+				e.stats.skipped++
+				continue
+			}
+			x.ch = client.hash()
+			if proto == 6 && (dp == 23 || dp == 2323) {
+				e.markIoT(x.ch) // scans or uses telnet outwards
+			}
+			x.client, x.k = client, epKey{addr: keyOf(dst), port: dp, proto: proto}
+		} else {
+			if !external(src) {
+				e.stats.notExternal++
+				continue
+			}
+			if !serverIsExternal(sp, dp, proto, flags, true) {
+				e.stats.skipped++
+				continue
+			}
+			x.reply, x.k = true, epKey{addr: keyOf(src), port: sp, proto: proto}
+		}
+		x.h, x.ms, x.end, x.i, x.slot = x.k.hash(), ms, end, int32(i), -1
+		w = append(w, x)
 	}
-	if ms < 0 || end > maxFlowMs {
-		e.stats.badTime++
+	e.work = w
+	return w
+}
+
+// warm is Consume's second and third passes: it finds each record's likely endpoint slot by its
+// hash's tag and loads the index words and the endpoints. Each iteration's loads depend on
+// nothing the previous one loaded, so they overlap.
+func (e *Engine) warm(w []work) {
+	words, mask := e.index.words, e.index.mask
+	var acc uint64
+	for j := range w {
+		acc += words[(w[j].h>>32)&mask]
+	}
+	for j := range w {
+		x := &w[j]
+		tag := x.h >> 32
+		for p := tag & mask; ; p = (p + 1) & mask {
+			v := words[p]
+			if v == 0 {
+				break
+			}
+			if tagOf(v) == tag {
+				x.slot = slotOf(v)
+				acc += uint64(e.endpoints[x.slot].contacts)
+				break
+			}
+		}
+	}
+	e.sink += acc
+}
+
+// find returns the slot of the endpoint k (hash h), or -1.
+func (e *Engine) find(k epKey, h uint64) int32 {
+	x := &e.index
+	tag := h >> 32
+	for p := tag & x.mask; ; p = (p + 1) & x.mask {
+		v := x.words[p]
+		if v == 0 {
+			return -1
+		}
+		if tagOf(v) == tag {
+			if s := slotOf(v); e.endpoints[s].key == k {
+				return s
+			}
+		}
+	}
+}
+
+// apply is Consume's last pass, for one record.
+func (e *Engine) apply(b *flow.Batch, x *work) {
+	slot := x.slot
+	if slot < 0 || e.endpoints[slot].key != x.k {
+		// No tag matched when warm ran, or the endpoint was made or evicted since.
+		slot = e.find(x.k, x.h)
+	}
+	if !x.reply {
+		e.contact(b, x, slot)
 		return
 	}
-	if e.firstMs == 0 || ms < e.firstMs {
-		e.firstMs = ms
+	e.stats.replies++
+	if slot < 0 {
+		return
 	}
-	if end > e.now {
-		e.now = end
+	ep := &e.endpoints[slot]
+	ep.replies++
+	if p := b.Packets[x.i]; p > 0 {
+		ep.replySizes.add(uint16(min(b.Bytes[x.i]/p, 0xffff)))
 	}
-	src, dst := b.SrcAddr[i], b.DstAddr[i]
-	_, srcSub := e.subs.Subscriber(src)
-	_, dstSub := e.subs.Subscriber(dst)
-	proto, flags := b.Proto[i], b.TCPFlags[i]
-	sp, dp := b.SrcPort[i], b.DstPort[i]
-	if proto != 6 && proto != 17 {
-		sp, dp = 0, 0
-	}
-	switch {
-	case srcSub && !dstSub:
-		if !external(dst) {
-			e.stats.notExternal++
-			return
-		}
-		if proto == 6 && (sp == 23 || sp == 2323) && flags&tcpACK != 0 {
-			e.markIoT(keyOf(src)) // answers telnet from outside
-		}
-		if !serverIsExternal(dp, sp, proto, flags, false) {
-			e.stats.skipped++
-			return
-		}
-		client := keyOf(src)
-		if proto == 6 && (dp == 23 || dp == 2323) {
-			e.markIoT(client) // scans or uses telnet outwards
-		}
-		e.contact(b, i, client, epKey{addr: keyOf(dst), port: dp, proto: proto}, ms, end)
-	case dstSub && !srcSub:
-		if !external(src) {
-			e.stats.notExternal++
-			return
-		}
-		if !serverIsExternal(sp, dp, proto, flags, true) {
-			e.stats.skipped++
-			return
-		}
-		e.stats.replies++
-		if idx, ok := e.index[epKey{addr: keyOf(src), port: sp, proto: proto}]; ok {
-			ep := &e.endpoints[idx]
-			ep.replies++
-			if p := b.Packets[i]; p > 0 {
-				ep.replySizes.add(uint16(min(b.Bytes[i]/p, 0xffff)))
-			}
-			if end > ep.last {
-				ep.last = end
-			}
-		}
-	default:
-		e.stats.skipped++
+	if x.end > ep.last {
+		ep.last = x.end
 	}
 }
 
@@ -269,11 +370,15 @@ func serverIsExternal(extPort, subPort uint16, proto, flags uint8, extSends bool
 	return extPort < subPort
 }
 
-func (e *Engine) contact(b *flow.Batch, i int, client addrKey, k epKey, ms, end int64) {
+// contact counts one client → server record; slot is the endpoint's, or -1 when it is new.
+func (e *Engine) contact(b *flow.Batch, x *work, slot int32) {
 	e.stats.contacts++
-	idx := e.lookup(k, ms)
-	ep := &e.endpoints[idx]
+	if slot < 0 {
+		slot = e.make(x.k, x.h, x.ms)
+	}
+	ep := &e.endpoints[slot]
 	ep.contacts++
+	ms, end, i, client := x.ms, x.end, x.i, x.client
 	if ms < ep.first {
 		ep.first = ms
 	}
@@ -281,7 +386,7 @@ func (e *Engine) contact(b *flow.Batch, i int, client addrKey, k epKey, ms, end 
 		ep.last = end
 	}
 	pkts, bytes, rate := b.Packets[i], b.Bytes[i], b.SamplingRate[i]
-	if k.proto == 6 {
+	if x.k.proto == 6 {
 		ep.tcpContacts++
 		f := b.TCPFlags[i]
 		if f&tcpSYN != 0 && f&tcpACK == 0 && (rate <= 1 || pkts >= 2) {
@@ -294,10 +399,11 @@ func (e *Engine) contact(b *flow.Batch, i int, client addrKey, k epKey, ms, end 
 	if rate > 1 {
 		ep.sampled = true
 	}
-	if _, ok := e.iot[client]; ok {
+	if e.iot.has(x.ch) {
 		ep.iotContacts++
 	}
-	e.active.add(client.hash())
+	e.active.add(x.ch)
+	listed := false
 	switch {
 	case ep.contacts == 1:
 		ep.client1 = client
@@ -306,24 +412,31 @@ func (e *Engine) contact(b *flow.Batch, i int, client addrKey, k epKey, ms, end 
 		// are most of them); the third contact makes one.
 	default:
 		fresh := ep.detail < 0
-		if d := e.detailOf(idx); d != nil {
+		if d := e.detailOf(slot); d != nil {
 			if fresh {
 				d.addContact(ep.first, d.addClient(ep.client1))
 			}
 			d.addContact(ms, d.addClient(client))
-			d.last = ms
 			d.n++
+			if d.hll == nil {
+				d.approx = float32(d.nExact)
+			}
+			e.dmeta[ep.detail].last = ms
+			if d.n&(d.n-1) == 0 {
+				e.setWorth(ep.detail) // log2(contacts) moved
+			}
 			if d.list != nil {
+				listed = true
 				e.listClient(d, client, ms, end)
 			}
 		}
 	}
 	if !ep.dirty {
 		ep.dirty = true
-		e.dirty = append(e.dirty, idx)
+		e.dirty = append(e.dirty, slot)
 	}
 	if rate <= e.cfg.PairMaxSamplingRate {
-		e.pairContact(pairKey{client, k}, ms, uint32(min(bytes, math.MaxUint32)))
+		e.pairContact(x, listed, uint32(min(bytes, math.MaxUint32)))
 	}
 }
 
@@ -346,57 +459,100 @@ func (e *Engine) listClient(d *detail, client addrKey, ms, end int64) {
 	}
 }
 
-func (e *Engine) markIoT(c addrKey) {
-	if _, ok := e.iot[c]; ok {
-		return
-	}
-	if len(e.iot) >= e.cfg.MaxIoTHosts {
-		// Forget an arbitrary eighth: the hosts still doing it are marked again soon.
-		n := len(e.iot) / 8
-		for k := range e.iot {
-			if n == 0 {
-				break
-			}
-			delete(e.iot, k)
-			n--
-		}
+// markIoT remembers the subscriber host of hash ch as IoT-looking.
+func (e *Engine) markIoT(ch uint64) {
+	switch e.iot.mark(ch) {
+	case iotNew:
+		e.stats.iotMarked++
+	case iotReplaced:
+		e.stats.iotMarked++
 		e.stats.iotReset++
 	}
-	e.iot[c] = struct{}{}
-	e.stats.iotMarked++
 }
 
-func (e *Engine) pairContact(k pairKey, ms int64, size uint32) {
-	p := e.pairs[k]
-	if p == nil {
-		if len(e.pairs) >= e.cfg.MaxPairs {
-			e.evictPair()
-		}
-		p = &pair{}
-		e.pairs[k] = p
-	}
-	before := int(p.total)
-	p.add(ms, size, e.cfg.PairSamples)
-	if int(p.total) >= e.cfg.MinPairContacts && (before < e.cfg.MinPairContacts || p.total%8 == 0) {
-		e.dirtyPairs = append(e.dirtyPairs, k)
-	}
-}
+// pairAdmitAll admits every pair; pairAdmitMin is the fewest admitted under pressure (1/64).
+const (
+	pairAdmitAll = 1 << 16
+	pairAdmitMin = 1 << 10
+	pairRecentMs = 3600000
+)
 
-// evictPair drops the least recent of eight pairs that map iteration happens to start with.
-func (e *Engine) evictPair() {
-	var victim pairKey
-	oldest := int64(math.MaxInt64)
-	n := 0
-	for k, p := range e.pairs {
-		if p.last < oldest {
-			victim, oldest = k, p.last
+// pairContact counts one contact of the pair (x.client, x.k). When more pairs are active than
+// MaxPairs, only the pairs whose hash falls in an admitted share keep state (halved while the
+// table evicts pairs active in the last hour, doubled again after a calm hour): a kept pair
+// keeps all its contacts, so its series stays whole. Pairs of endpoints whose clients are listed
+// (their score reached ListScore) are always kept.
+func (e *Engine) pairContact(x *work, listed bool, size uint32) {
+	ph := mix64(x.ch ^ x.h*0x9e3779b97f4a7c15)
+	tag := ph >> 32
+	px := &e.pindex
+	k := pairKey{x.client, x.k}
+	slot := int32(-1)
+	for p := tag & px.mask; ; p = (p + 1) & px.mask {
+		v := px.words[p]
+		if v == 0 {
+			break
 		}
-		if n++; n == 8 {
+		if tagOf(v) == tag && e.pairs[slotOf(v)].key == k {
+			slot = slotOf(v)
 			break
 		}
 	}
-	delete(e.pairs, victim)
+	if slot < 0 {
+		if uint32(ph&0xffff) >= e.pairAdmit && !listed {
+			return
+		}
+		if len(e.pairs) < e.cfg.MaxPairs {
+			e.pairs = append(e.pairs, pair{})
+			slot = int32(len(e.pairs) - 1)
+		} else {
+			slot = e.evictPair()
+		}
+		p := &e.pairs[slot]
+		*p = pair{key: k, hash: ph, times: p.times[:0], sizes: p.sizes[:0]}
+		px.insert(ph, slot)
+	}
+	p := &e.pairs[slot]
+	before := int(p.total)
+	p.add(x.ms, size, e.cfg.PairSamples)
+	if int(p.total) >= e.cfg.MinPairContacts && (before < e.cfg.MinPairContacts || p.total%8 == 0) {
+		e.dirtyPairs = append(e.dirtyPairs, slot)
+	}
+}
+
+// evictPair frees the slot of the least worth of eight random pairs: one no longer admitted,
+// else the least recent. Its sample buffers are kept for the next pair.
+func (e *Engine) evictPair() int32 {
+	slot := e.victim(len(e.pairs), func(j int32) float64 {
+		p := &e.pairs[j]
+		if uint32(p.hash&0xffff) >= e.pairAdmit {
+			return math.Inf(-1)
+		}
+		return float64(p.last)
+	})
+	p := &e.pairs[slot]
+	if e.now-p.last < pairRecentMs && uint32(p.hash&0xffff) < e.pairAdmit {
+		e.pairPress++
+	}
+	e.pindex.remove(p.hash, slot)
 	e.stats.pairsEvicted++
+	return slot
+}
+
+// adaptPairs halves the admitted share of pairs when the last tick evicted many recent ones, and
+// doubles it after an hour of flow time without any.
+func (e *Engine) adaptPairs() {
+	switch {
+	case e.pairPress > max(e.cfg.MaxPairs/64, 1) && e.pairAdmit > pairAdmitMin:
+		e.pairAdmit /= 2
+		e.pairCalm = e.now
+	case e.pairPress > 0:
+		e.pairCalm = e.now
+	case e.pairAdmit < pairAdmitAll && e.now-e.pairCalm >= pairRecentMs:
+		e.pairAdmit *= 2
+		e.pairCalm = e.now
+	}
+	e.pairPress = 0
 }
 
 // tick scores the pairs and endpoints touched since the last tick and returns the candidates
@@ -404,14 +560,16 @@ func (e *Engine) evictPair() {
 func (e *Engine) tick() []Candidate {
 	e.lastTick = e.now
 	e.activeEst = e.active.estimate()
+	e.adaptPairs()
 	span := e.now - e.firstMs
-	for _, k := range e.dirtyPairs {
-		p := e.pairs[k]
-		if p == nil {
-			continue
+	for _, slot := range e.dirtyPairs {
+		p := &e.pairs[slot]
+		if int(p.total) < e.cfg.MinPairContacts {
+			continue // evicted, and its slot taken by a younger pair, since
 		}
-		idx, ok := e.index[k.ep]
-		if !ok || e.endpoints[idx].detail < 0 {
+		k := p.key
+		idx := e.find(k.ep, k.ep.hash())
+		if idx < 0 || e.endpoints[idx].detail < 0 {
 			continue
 		}
 		var bc Beacon
@@ -434,9 +592,13 @@ func (e *Engine) tick() []Candidate {
 			continue
 		}
 		ep.dirty = false
+		if ep.detail < 0 && e.bound(ep) < e.cfg.AlertScore {
+			continue // one client so far, and it cannot reach the alert score
+		}
 		score, _ := e.score(ep, nil)
 		if ep.detail >= 0 {
 			e.details[ep.detail].score = float32(score)
+			e.setWorth(ep.detail)
 		}
 		if score >= e.cfg.ListScore && ep.detail >= 0 {
 			d := &e.details[ep.detail]
@@ -457,6 +619,9 @@ func (e *Engine) tick() []Candidate {
 				e.stats.alerts++
 			}
 			ep.alerted = true
+			if ep.detail >= 0 {
+				e.dmeta[ep.detail].worth = float32(math.Inf(1)) // never evicted
+			}
 			if e.alr != nil {
 				due = append(due, e.candidate(idx))
 			}

@@ -27,8 +27,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	e := m.e
 	e.mu.Lock()
 	s := e.stats
-	st := Stats{Endpoints: len(e.index), Detailed: len(e.details) - len(e.freeDetails), Listed: e.listed,
-		Pairs: len(e.pairs), IoTHosts: len(e.iot)}
+	st := e.sizes()
 	e.mu.Unlock()
 	c := func(d *prometheus.Desc, v uint64, l ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)

@@ -15,6 +15,8 @@ type pairKey struct {
 // full it keeps every other one and from then on only every stride-th new contact, so a regular
 // series stays regular at a coarser step.
 type pair struct {
+	key    pairKey
+	hash   uint64   // of key, for the pair index and admission
 	times  []int64  // ms, in arrival order
 	sizes  []uint32 // bytes sent by the client per contact
 	stride uint32

@@ -120,11 +120,13 @@ type evidence struct {
 	intel  []intel.Match
 }
 
-func (ev *evidence) add(name string, share float64, format string, args ...any) float64 {
+// add returns a part's points; with ev non-nil it also records them and their reason. words is
+// called only then: scoring for a total formats nothing and allocates nothing.
+func (ev *evidence) add(name string, share float64, words func() string) float64 {
 	pts := math.Round(partMax[name]*clamp01(share)*10) / 10
 	if ev != nil && pts > 0 {
 		ev.parts[name] = pts
-		ev.words = append(ev.words, fmt.Sprintf("%s +%.1f: ", name, pts)+fmt.Sprintf(format, args...))
+		ev.words = append(ev.words, fmt.Sprintf("%s +%.1f: ", name, pts)+words())
 	}
 	return pts
 }
@@ -151,25 +153,31 @@ func (e *Engine) score(ep *endpoint, ev *evidence) (float64, int) {
 		// at least 2/n of n contacts by chance: only the share beyond that counts.
 		share := ep.sizes.topShare()
 		alike := clamp01((beyondChance(share, ep.sizes.n) - 0.3) / 0.6)
-		words := fmt.Sprintf("two sizes make %.0f%% of %d contacts", 100*share, ep.sizes.n)
+		rs := -1.0
 		if ep.replySizes.n >= 8 {
-			rs := ep.replySizes.topShare()
+			rs = ep.replySizes.topShare()
 			alike = (alike + clamp01((beyondChance(rs, ep.replySizes.n)-0.3)/0.6)) / 2
-			words += fmt.Sprintf(", %.0f%% of %d answers", 100*rs, ep.replySizes.n)
 		}
-		total += ev.add(PartSimilarity, pop*alike, "%s", words)
+		total += ev.add(PartSimilarity, pop*alike, func() string {
+			words := fmt.Sprintf("two sizes make %.0f%% of %d contacts", 100*share, ep.sizes.n)
+			if rs >= 0 {
+				words += fmt.Sprintf(", %.0f%% of %d answers", 100*rs, ep.replySizes.n)
+			}
+			return words
+		})
 		behaviour = math.Max(behaviour, alike)
 	}
 	if share, n := e.noAnswer(ep); n >= 3 {
 		s := share * clamp01(n/10)
-		total += ev.add(PartNoAnswer, s, "%.0f%% of %.0f contacts got no answer", 100*share, n)
+		total += ev.add(PartNoAnswer, s, func() string { return fmt.Sprintf("%.0f%% of %.0f contacts got no answer", 100*share, n) })
 		behaviour = math.Max(behaviour, s)
 	}
 	if d != nil && d.beacon != nil && d.beacon.Contacts >= e.cfg.MinPairContacts {
 		b := d.beacon
 		s := clamp01((b.Score - 0.5) / 0.4)
-		total += ev.add(PartBeacon, s,
-			"%s beacons every %.0fs (%d contacts, beacon score %.2f)", b.Client, b.IntervalS, b.Contacts, b.Score)
+		total += ev.add(PartBeacon, s, func() string {
+			return fmt.Sprintf("%s beacons every %.0fs (%d contacts, beacon score %.2f)", b.Client, b.IntervalS, b.Contacts, b.Score)
+		})
 		behaviour = math.Max(behaviour, s)
 		if ev != nil {
 			ev.beacon = b
@@ -181,7 +189,7 @@ func (e *Engine) score(ep *endpoint, ev *evidence) (float64, int) {
 			for _, m := range ms {
 				best = math.Max(best, float64(m.Confidence))
 			}
-			total += ev.add(PartIntel, best/100, "listed by %s (confidence %.0f)", ms[0].Source, best)
+			total += ev.add(PartIntel, best/100, func() string { return fmt.Sprintf("listed by %s (confidence %.0f)", ms[0].Source, best) })
 			behaviour = math.Max(behaviour, best/100)
 			if ev != nil {
 				ev.intel = ms
@@ -193,10 +201,12 @@ func (e *Engine) score(ep *endpoint, ev *evidence) (float64, int) {
 	// subscribers"; it says "botnet" only as far as the contacts behave like bots: it counts
 	// half without such behaviour, fully with it.
 	w := 0.5 + 0.5*behaviour
-	total += ev.add(PartClients, w*math.Log(clients)/math.Log(32), "%.0f distinct subscriber clients", clients)
+	total += ev.add(PartClients, w*math.Log(clients)/math.Log(32), func() string { return fmt.Sprintf("%.0f distinct subscriber clients", clients) })
 	// Growth needs a population to grow from (from nothing, it is newness).
 	if d != nil && e.now-e.firstMs >= 2*3600000 && d.addsPrev >= 2 && float64(d.addsCur) >= 2*float64(d.addsPrev) {
-		total += ev.add(PartGrowth, w*pop, "%d new clients this hour, %d the hour before", d.addsCur, d.addsPrev)
+		total += ev.add(PartGrowth, w*pop, func() string {
+			return fmt.Sprintf("%d new clients this hour, %d the hour before", d.addsCur, d.addsPrev)
+		})
 	}
 	if d != nil && contacts >= 8 && d.perMinute.n >= 20 {
 		m := float64(d.perMinute.mean)
@@ -207,8 +217,9 @@ func (e *Engine) score(ep *endpoint, ev *evidence) (float64, int) {
 		}
 		steady := clamp01(1 - (disp-1)/4)
 		breadth := clamp01(clients / contacts * 2)
-		total += ev.add(PartRegularity, w*pop*(steady+breadth)/2,
-			"contacts per minute vary %.1f× a steady stream's; %.2f clients per contact", disp, clients/contacts)
+		total += ev.add(PartRegularity, w*pop*(steady+breadth)/2, func() string {
+			return fmt.Sprintf("contacts per minute vary %.1f× a steady stream's; %.2f clients per contact", disp, clients/contacts)
+		})
 	}
 	if d != nil && e.now-e.firstMs >= 20*3600000 && contacts >= 48 {
 		var h, sum float64
@@ -222,23 +233,27 @@ func (e *Engine) score(ep *endpoint, ev *evidence) (float64, int) {
 			}
 		}
 		flat := clamp01((h/math.Log(24) - 0.85) / 0.13)
-		total += ev.add(PartFlatProfile, w*pop*flat, "hourly profile entropy %.2f of the most", h/math.Log(24))
+		total += ev.add(PartFlatProfile, w*pop*flat, func() string { return fmt.Sprintf("hourly profile entropy %.2f of the most", h/math.Log(24)) })
 	}
 	if active := e.activeEst; active >= 50 && clients >= 2 {
 		share := clients / active
-		total += ev.add(PartRarity, w*pop*clamp01(1-share/0.05), "contacted by %.2f%% of %.0f active subscribers", 100*share, active)
+		total += ev.add(PartRarity, w*pop*clamp01(1-share/0.05), func() string { return fmt.Sprintf("contacted by %.2f%% of %.0f active subscribers", 100*share, active) })
 	}
 	if ep.iotContacts > 0 {
 		share := float64(ep.iotContacts) / contacts
-		total += ev.add(PartIoTClients, w*pop*share*2, "%.0f%% of contacts from hosts that answer or scan telnet", 100*share)
+		total += ev.add(PartIoTClients, w*pop*share*2, func() string {
+			return fmt.Sprintf("%.0f%% of contacts from hosts that answer or scan telnet", 100*share)
+		})
 	}
 
 	// Context: the endpoint's age and its port.
 	if e.now-e.firstMs > e.cfg.Warmup.Milliseconds() && ep.first-e.firstMs >= e.cfg.Warmup.Milliseconds() {
-		total += ev.add(PartNewness, 1, "first seen %s after observation began", time.Duration(ep.first-e.firstMs)*time.Millisecond)
+		total += ev.add(PartNewness, 1, func() string {
+			return fmt.Sprintf("first seen %s after observation began", time.Duration(ep.first-e.firstMs)*time.Millisecond)
+		})
 	}
 	role := portRole(ep.key.port, ep.key.proto)
-	total += ev.add(PartPortRole, roleWeight[role], "port %d/%s: %s", ep.key.port, ProtoName(ep.key.proto), role)
+	total += ev.add(PartPortRole, roleWeight[role], func() string { return fmt.Sprintf("port %d/%s: %s", ep.key.port, ProtoName(ep.key.proto), role) })
 	return math.Min(100, math.Round(total*10)/10), int(math.Round(clients))
 }
 
@@ -359,8 +374,9 @@ func (e *Engine) Clients(addr netip.Addr, port uint16, proto uint8) ([]Client, b
 	due := e.tick()
 	defer e.raise(due)
 	defer e.mu.Unlock()
-	idx, ok := e.index[epKey{addr: keyOf(addr), port: port, proto: proto}]
-	if !ok {
+	k := epKey{addr: keyOf(addr), port: port, proto: proto}
+	idx := e.find(k, k.hash())
+	if idx < 0 {
 		return nil, false
 	}
 	ep := &e.endpoints[idx]
@@ -409,6 +425,25 @@ type Stats struct {
 func (e *Engine) Stats() Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return Stats{Endpoints: len(e.index), Detailed: len(e.details) - len(e.freeDetails), Listed: e.listed,
-		Pairs: len(e.pairs), IoTHosts: len(e.iot)}
+	return e.sizes()
+}
+
+// sizes is Stats with e.mu held.
+func (e *Engine) sizes() Stats {
+	return Stats{Endpoints: len(e.endpoints), Detailed: len(e.details) - len(e.freeDetails), Listed: e.listed,
+		Pairs: len(e.pairs), IoTHosts: e.iot.n}
+}
+
+// bound is the most an endpoint without a detail (one client so far) can score: no_answer as it
+// stands, its port, newness, and the most an indicator gives. tick skips scoring it below the
+// alert score.
+func (e *Engine) bound(ep *endpoint) float64 {
+	b := 10*roleWeight[portRole(ep.key.port, ep.key.proto)] + partMax[PartNewness]
+	if share, n := e.noAnswer(ep); n >= 3 {
+		b += partMax[PartNoAnswer] * share * clamp01(n/10)
+	}
+	if e.ind != nil {
+		b += partMax[PartIntel]
+	}
+	return b + 0.1
 }

@@ -23,12 +23,16 @@ type batcher struct {
 	e     *cnc.Engine
 	rates []uint32
 	n     uint64
+	tap   func(*flow.Record) // sees every record, if set
 }
 
 func (bt *batcher) Emit(exporter int, r *flow.Record, _ int) {
 	rec := *r
 	if rec.SamplingRate == 0 {
 		rec.SamplingRate = bt.rates[exporter]
+	}
+	if bt.tap != nil {
+		bt.tap(&rec)
 	}
 	bt.b.Append(&rec)
 	if bt.b.Len() == bt.b.Cap() {
@@ -62,6 +66,11 @@ type simResult struct {
 }
 
 func runScenario(t *testing.T, name string, d time.Duration) simResult {
+	return runScenarioTap(t, name, d, nil)
+}
+
+// runScenarioTap is runScenario with tap seeing every record.
+func runScenarioTap(t *testing.T, name string, d time.Duration, tap func(*flow.Record)) simResult {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	sc, err := simulate.LoadScenario(filepath.Join(filepath.Dir(file), "..", "..", "..", "scenarios", name))
@@ -84,7 +93,7 @@ func runScenario(t *testing.T, name string, d time.Duration) simResult {
 	for i, x := range sc.Exporters {
 		rates[i] = x.SamplingRate
 	}
-	bt := &batcher{b: flow.NewBatch(4096), e: e, rates: rates}
+	bt := &batcher{b: flow.NewBatch(4096), e: e, rates: rates, tap: tap}
 	start := time.Now()
 	for g.Step(bt) {
 	}

@@ -9,7 +9,6 @@ func TestHLLEstimate(t *testing.T) {
 	for _, n := range []int{10, 100, 1000, 10000, 100000} {
 		var h hll
 		var d detail
-		d.reset(0)
 		for i := range n {
 			k := addrKey{hi: 0xfd00 << 48, lo: uint64(i)}
 			h.add(k.hash())

@@ -3,6 +3,7 @@ package cnc
 import (
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"net/netip"
 )
 
@@ -30,6 +31,11 @@ type epKey struct {
 	proto uint8
 }
 
+// hash spreads the key over 64 bits, for the index.
+func (k epKey) hash() uint64 {
+	return mix64(k.addr.hi*0x9e3779b97f4a7c15 ^ k.addr.lo ^ (uint64(k.port)<<8|uint64(k.proto))*0xc2b2ae3d27d4eb4f)
+}
+
 // endpoint is the state every tracked endpoint has. It is small: the heavier state is in a
 // detail, made when a second client or a third contact comes.
 type endpoint struct {
@@ -55,10 +61,9 @@ type detail struct {
 	exact     [8]addrKey
 	nExact    uint8
 	hll       *hll    // made when more clients come than exact holds
-	approx    float32 // clients as of the last scoring, for eviction (cheap to read)
-	score     float32 // score at the last scoring, for eviction
+	approx    float32 // clients as of the last scoring
+	score     float32 // score at the last scoring
 	n         uint32  // contacts since the detail was made
-	last      int64   // the endpoint's last contact, for eviction without touching it
 	hours     [24]uint32
 	minute    int64 // current minute (ms / 60000)
 	perMinute welford
@@ -71,14 +76,36 @@ type detail struct {
 	list      map[addrKey]*clientStat // listed clients, once the score reached ListScore
 }
 
+// detailMeta is what eviction reads of a detail, kept apart in a dense array of 16-byte
+// entries: choosing a victim reads eight of these, not eight whole details and their endpoints.
+type detailMeta struct {
+	ep    int32   // index in Engine.endpoints, or -1 when the detail is free
+	worth float32 // 2 × last score + clients + log2(contacts); +Inf when its endpoint alerted
+	last  int64   // the endpoint's last contact
+}
+
+// setWorth refreshes the worth of detail di from what it holds.
+func (e *Engine) setWorth(di int32) {
+	d, m := &e.details[di], &e.dmeta[di]
+	if !math.IsInf(float64(m.worth), 1) {
+		m.worth = 2*d.score + d.approx + float32(bits.Len32(d.n))
+	}
+}
+
 // clientStat is what the engine knows of one listed client of an endpoint.
 type clientStat struct {
 	first, last int64
 	contacts    uint32
 }
 
-func (d *detail) reset(ep int32) {
-	*d = detail{ep: ep, minute: -1, hour: -1}
+// reset empties a detail's state in place (no large copy) for endpoint ep.
+func (e *Engine) resetDetail(di, ep int32) {
+	d := &e.details[di]
+	d.ep, d.exact, d.nExact, d.hll, d.hours = ep, [8]addrKey{}, 0, nil, [24]uint32{}
+	d.minute, d.perMinute, d.minuteN, d.hour, d.addsCur, d.addsPrev = -1, welford{}, 0, -1, 0, 0
+	d.beacon, d.beaconKey, d.list = nil, addrKey{}, nil
+	d.approx, d.score, d.n = 0, 0, 0
+	e.dmeta[di] = detailMeta{ep: ep}
 }
 
 // clients estimates the endpoint's distinct clients.
@@ -165,11 +192,8 @@ func (e *Engine) value(ep *endpoint) float64 {
 	return v - age
 }
 
-// lookup returns the index of ep's endpoint, making it (and evicting another when full).
-func (e *Engine) lookup(k epKey, ms int64) int32 {
-	if i, ok := e.index[k]; ok {
-		return i
-	}
+// make adds the endpoint k (hash h) and returns its slot, evicting another when full.
+func (e *Engine) make(k epKey, h uint64, ms int64) int32 {
 	var i int32
 	if len(e.endpoints) < e.cfg.MaxEndpoints {
 		e.endpoints = append(e.endpoints, endpoint{})
@@ -177,14 +201,14 @@ func (e *Engine) lookup(k epKey, ms int64) int32 {
 	} else {
 		i = e.victim(len(e.endpoints), func(j int32) float64 { return e.value(&e.endpoints[j]) })
 		old := &e.endpoints[i]
-		delete(e.index, old.key)
+		e.index.remove(old.key.hash(), i)
 		if old.detail >= 0 {
 			e.freeDetail(old.detail)
 		}
 		e.stats.endpointsEvicted++
 	}
 	e.endpoints[i] = endpoint{key: k, first: ms, last: ms, detail: -1}
-	e.index[k] = i
+	e.index.insert(h, i)
 	return i
 }
 
@@ -218,38 +242,40 @@ func (e *Engine) detailOf(idx int32) *detail {
 		e.freeDetails = e.freeDetails[:len(e.freeDetails)-1]
 	case len(e.details) < e.cfg.MaxDetailed:
 		e.details = append(e.details, detail{})
+		e.dmeta = append(e.dmeta, detailMeta{})
 		di = int32(len(e.details) - 1)
 	default:
 		di = e.victim(len(e.details), func(j int32) float64 {
-			d := &e.details[j]
-			if d.ep < 0 {
+			m := &e.dmeta[j]
+			if m.ep < 0 {
 				return math.Inf(-1)
 			}
-			// Judged on the detail alone (one memory access): its last score first, then
+			// Judged on the packed meta alone (one small read): its last score first, then
 			// clients and contacts, recent before old.
-			v := 2*float64(d.score) + math.Max(float64(d.approx), float64(d.nExact)) + math.Log2(1+float64(d.n))
-			return v - float64(e.now-d.last)/3600000
+			return float64(m.worth) - float64(e.now-m.last)/3600000
 		})
-		if owner := e.details[di].ep; owner >= 0 && e.endpoints[owner].alerted {
+		if owner := e.dmeta[di].ep; owner >= 0 && math.IsInf(float64(e.dmeta[di].worth), 1) {
 			// Never drop an alerted endpoint's detail: its clients are what the alert is about.
 			e.stats.detailsEvicted++
 			return nil
 		}
-		if owner := e.details[di].ep; owner >= 0 && owner != idx {
+		if owner := e.dmeta[di].ep; owner >= 0 && owner != idx {
 			e.endpoints[owner].detail = -1
 		}
 		e.dropList(&e.details[di])
 		e.stats.detailsEvicted++
 	}
-	d := &e.details[di]
-	d.reset(idx)
+	e.resetDetail(di, idx)
 	ep.detail = di
-	return d
+	if ep.alerted {
+		e.dmeta[di].worth = float32(math.Inf(1))
+	}
+	return &e.details[di]
 }
 
 func (e *Engine) freeDetail(di int32) {
 	e.dropList(&e.details[di])
-	e.details[di] = detail{ep: -1}
+	e.resetDetail(di, -1)
 	e.freeDetails = append(e.freeDetails, di)
 }
 
