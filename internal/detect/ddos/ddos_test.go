@@ -3,6 +3,7 @@ package ddos
 import (
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -73,6 +74,7 @@ type traffic struct {
 	packetsPerRec uint64 // sampled packets per record (default 1)
 	durSec        int64  // each record covers this many seconds (default 1)
 	delaySec      int64  // records arrive this late after their end
+	arrival       bool   // stamped on arrival, as sFlow samples are: start = end = received
 }
 
 func (h *harness) fill(tr traffic, sec int64) {
@@ -90,6 +92,10 @@ func (h *harness) fill(tr traffic, sec int64) {
 			Exporter: netip.MustParseAddr("192.0.2.10"), InIf: 7,
 			DstAddr: tr.dst[h.rng.IntN(len(tr.dst))], Proto: tr.proto, TCPFlags: tr.flags,
 			Packets: per, Bytes: per * tr.size, SrcAS: 64500 + uint32(h.rng.IntN(3)),
+		}
+		if tr.arrival {
+			r.StartMs = h.sec*1000 + int64(h.rng.IntN(500))
+			r.EndMs, r.ReceivedMs = r.StartMs, r.StartMs
 		}
 		if tr.randomSrc || len(tr.src) == 0 {
 			r.SrcAddr = netip.AddrFrom4([4]byte{byte(1 + h.rng.IntN(190)), byte(h.rng.IntN(256)), byte(h.rng.IntN(256)), byte(1 + h.rng.IntN(254))})
@@ -444,5 +450,113 @@ func TestHostPromotedByItsAttackAlertsBeforeItsPrefix(t *testing.T) {
 			t.Logf("alert %s %s", a.Key, a.Vector)
 		}
 		t.Fatalf("%d alerts, want one ntp-amplification alert on the host", len(got))
+	}
+}
+
+// TestCarpetFoldsItsHostsAlerts: a /24 carpet-bombed so hard that each of its hosts is over its
+// own threshold too is one attack: one alert, on the prefix, whose victims are the hosts. A host
+// of the same /24 under another vector at the same time is a separate attack, with its own alert.
+func TestCarpetFoldsItsHostsAlerts(t *testing.T) {
+	h := newHarness(t, testNetworks)
+	hit := hosts("198.51.100.0/24", 20)
+	perHost := 2 * thr("udp_pps")
+	h.run(8,
+		traffic{dst: hit, randomSrc: true, proto: 17, size: 400, pps: perHost * float64(len(hit)), sampling: 100},
+		traffic{dst: addrs("198.51.100.200"), randomSrc: true, proto: 6, flags: tcpSYN, size: 60, pps: 3 * thr("tcp_syn_pps"), sampling: 100})
+	got := h.m.List(alert.Filter{})
+	var carpet, syn []alert.Alert
+	for _, a := range got {
+		switch {
+		case a.Prefix.IsValid():
+			carpet = append(carpet, a)
+		case a.Vector == alert.VectorSYNFlood && a.Victims[0].String() == "198.51.100.200":
+			syn = append(syn, a)
+		default:
+			t.Errorf("alert %s (%s) beside the carpet alert", a.Key, a.Vector)
+		}
+	}
+	if len(carpet) != 1 || len(syn) != 1 {
+		t.Fatalf("%d carpet and %d syn-flood alerts of %d, want 1 and 1", len(carpet), len(syn), len(got))
+	}
+	a := carpet[0]
+	if a.Prefix.String() != "198.51.100.0/24" || a.Vector != alert.VectorUDPFlood || a.State != alert.Ongoing {
+		t.Fatalf("carpet alert %s %s %s", a.Prefix, a.Vector, a.State)
+	}
+	for _, v := range hit {
+		if !slices.Contains(a.Victims, v) {
+			t.Errorf("victim %s missing from the carpet alert (victims %v)", v, a.Victims)
+		}
+	}
+}
+
+// TestFastReplayUnderWallClock: a day of history sent at full speed while the detector runs on the
+// wall clock, with part of it from an sFlow exporter (stamped on arrival, so a day's traffic seems
+// to come in seconds). The timed records, a day old, tell the detector the collector receives the
+// past: the arrival-stamped ones are set apart and raise no alert. Once the timed records are live
+// again, an sFlow flood is an attack as any other.
+func TestFastReplayUnderWallClock(t *testing.T) {
+	h := newHarness(t, testNetworks)
+	history := traffic{dst: hosts("198.51.100.0/24", 200), randomSrc: true, proto: 6, flags: 0x1b, dstPort: 443, size: 700,
+		pps: 50_000, sampling: 100, delaySec: 86400}
+	// A day compressed: the sFlow part of it lands on a busy server at 3x its threshold.
+	compressed := traffic{dst: addrs("198.51.100.30"), randomSrc: true, proto: 6, flags: 0x1b, dstPort: 443, size: 700,
+		pps: 3 * thr("pps"), sampling: 100, arrival: true}
+	h.run(10, history, compressed)
+	if got := h.m.List(alert.Filter{}); len(got) != 0 {
+		t.Fatalf("a replayed day raised %d alerts (%s %s)", len(got), got[0].Key, got[0].Vector)
+	}
+	if n := counterValue(t, h.d.dropped.WithLabelValues("replay")); n == 0 {
+		t.Error("no record counted as dropped for the replay")
+	}
+	// Live again: timed records of now, and an sFlow flood on the same server.
+	live := history
+	live.delaySec = 0
+	h.run(70, live)
+	h.run(6, live, compressed)
+	got := h.m.List(alert.Filter{})
+	if len(got) != 1 || got[0].Victims[0].String() != "198.51.100.30" {
+		t.Fatalf("live sFlow flood: %d alerts, want one on 198.51.100.30", len(got))
+	}
+}
+
+// TestTopKKeepsHeavyHittersAmongSpoofedKeys: three keys heavier than 1/k of the packets, among a
+// million keys seen once each, are all held (Space-Saving's guarantee), with counts no lower than
+// their true ones, the two heaviest first.
+func TestTopKKeepsHeavyHittersAmongSpoofedKeys(t *testing.T) {
+	for _, size := range []int{topPeers, 2 * topPeers} {
+		tk := newTopK(size)
+		r := rand.New(rand.NewPCG(1, 2))
+		heavy := map[uint64]float64{11: 0, 22: 0, 33: 0}
+		for i := 0; i < 1_000_000; i++ {
+			switch i % 20 {
+			case 0:
+				tk.add(11, 0, 0, 3, 1)
+				heavy[11] += 3
+			case 1:
+				tk.add(22, 0, 7, 2, 1)
+				heavy[22] += 2
+			case 2:
+				tk.add(33, 5, 0, 1, 1)
+				heavy[33]++
+			default:
+				tk.add(r.Uint64()|1<<40, r.Uint64(), r.Uint32(), 1, 1)
+			}
+		}
+		top := tk.top()
+		if len(top) != size {
+			t.Fatalf("size %d: %d entries", size, len(top))
+		}
+		held := map[uint64]float64{}
+		for _, e := range top {
+			held[e.k1] = e.packets
+		}
+		for k, want := range heavy {
+			if held[k] < want {
+				t.Errorf("size %d: key %d counted %.0f, sent %.0f", size, k, held[k], want)
+			}
+		}
+		if top[0].k1 != 11 || top[1].k1 != 22 {
+			t.Errorf("size %d: heaviest %d, %d; want 11, 22", size, top[0].k1, top[1].k1)
+		}
 	}
 }

@@ -1,6 +1,8 @@
 package ddos
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"net/netip"
 
 	"yocho/internal/enrich"
@@ -15,7 +17,7 @@ const (
 	hllPeers    = 10 // 1024 registers: ±3 %
 	hllMembers  = 8
 	sampleFlows = 8
-	sketchEvery = 8
+	sketchEvery = 8 // one flow in this many feeds the top-K sketches
 )
 
 // sizeBuckets are the upper bounds of the packet-size profile (average bytes per packet).
@@ -24,28 +26,35 @@ func sizeBuckets() [7]int { return [7]int{64, 128, 256, 512, 1024, 1500, 65535} 
 const cells = int(enrich.NumKinds) * int(enrich.NumMetrics)
 
 // detail is the state of a host or prefix near a threshold: volumes by second, kind and metric
-// over the ring, sketches of who sends it, and the attack under way if any. About 16 KB.
+// over the ring, sketches of who sends it, and the attack under way if any. About 17 KB.
 type detail struct {
-	inUse   bool
-	key     key
-	group   uint16
-	pslot   uint32 // its slot in the first stage
-	lastSec uint32 // unix second of its last flow
-	since   uint32
+	// What every flow touches, first (two cache lines).
+	key       key
+	lastSec   uint32 // unix second of its last flow
+	attacking bool
+	inUse     bool
+	group     uint16
+	seen      uint64
+	pkts      float64
+	bytes     float64
+	ring      []float32 // [second % w][kind][metric]; bits, packets, flows
+	ringSec   []uint32  // which second each slot holds
+	peerHLL   hll
+	memberHLL hll
+
+	pslot uint32 // its slot in the first stage
+	since uint32
 	// sketchSince is when the sketches were last reset.
 	sketchSince uint32
-	ring        []float32 // [second % w][kind][metric]; bits, packets, flows
-	ringSec     []uint32  // which second each slot holds
 
+	pend                                                    [sketchBatch]sketchItem
+	nPend                                                   int
 	peers, sports, dports, asns, exporters, ifaces, members topK
-	peerHLL, memberHLL                                      hll
 	sizes                                                   [7]float64
 	samples                                                 [sampleFlows]flow.Record
 	nSamples                                                int
-	seen                                                    uint64
-	pkts, bytes                                             float64
 
-	attacking    bool
+	raised       bool // its alert was raised (not folded into its prefix's carpet alert)
 	overNow      bool // over a threshold in the last seconds
 	alertKey     string
 	vector       enrich.Kind // the attack's, as last judged
@@ -69,7 +78,7 @@ func (dt *detail) reset(nowSec uint32) {
 	clear(dt.ring)
 	clear(dt.ringSec)
 	dt.resetSketches(nowSec)
-	dt.attacking, dt.alertKey, dt.vector = false, "", enrich.KindTotal
+	dt.attacking, dt.raised, dt.alertKey, dt.vector = false, false, "", enrich.KindTotal
 	dt.firstOver, dt.lastOver, dt.endedAt, dt.lastReported = 0, 0, 0, 0
 }
 
@@ -82,13 +91,13 @@ func (dt *detail) resetSketches(nowSec uint32) {
 	dt.peerHLL.reset()
 	dt.memberHLL.reset()
 	dt.sizes = [7]float64{}
+	dt.nPend = 0
 	dt.nSamples, dt.seen, dt.pkts, dt.bytes = 0, 0, 0, 0
 }
 
-// slot returns the ring cells of second s, clearing a slot that held an older second; nil when the
-// slot holds a newer second (s is too old).
-func (dt *detail) slot(s, w uint32) []float32 {
-	i := s % w
+// slotAt returns the ring cells of second s, at index i (s mod the ring's length), clearing a
+// slot that held an older second; nil when the slot holds a newer second (s is too old).
+func (dt *detail) slotAt(s, i uint32) []float32 {
 	switch held := dt.ringSec[i]; {
 	case held == s:
 	case held < s:
@@ -112,20 +121,23 @@ func (dt *detail) cell(s, w uint32, k enrich.Kind, m enrich.Metric) float64 {
 // add counts one flow: its volume spread evenly over the seconds it lasted, then the sketches.
 // peer is the other side (the source of incoming traffic, the target of outgoing); member is our
 // host (for a prefix: which of its hosts).
-func (dt *detail) add(b *flow.Batch, f *flowVol, w uint32, tag uint8, peer, member netip.Addr) {
+func (dt *detail) add(b *flow.Batch, f *flowVol, w uint32, tag uint8, ph, pl, mh, ml uint64) {
 	span := float32(f.s1 - f.s0 + 1)
 	bitsPer, pktsPer, flowsPer := float32(f.bits)/span, float32(f.pkts)/span, float32(f.flows)/span
 	first := f.s0
 	if f.s1 >= w && first < f.s1-w+1 {
 		first = f.s1 - w + 1
 	}
-	for s := first; s <= f.s1; s++ {
-		c := dt.slot(s, w)
+	for s, i := first, first%w; s <= f.s1; s, i = s+1, i+1 {
+		if i == w {
+			i = 0
+		}
+		c := dt.slotAt(s, i)
 		if c == nil {
 			continue
 		}
 		for m := f.mask; m != 0; m &= m - 1 {
-			k := int(trailingZeros(m)) * int(enrich.NumMetrics)
+			k := bits.TrailingZeros16(uint16(m)) * int(enrich.NumMetrics)
 			c[k] += bitsPer
 			c[k+1] += pktsPer
 			c[k+2] += flowsPer
@@ -135,64 +147,98 @@ func (dt *detail) add(b *flow.Batch, f *flowVol, w uint32, tag uint8, peer, memb
 	bytes := f.bits / 8
 	dt.pkts += f.pkts
 	dt.bytes += bytes
-	ph, pl := addrWords(peer)
 	dt.peerHLL.add(hash128(ph, pl))
 	if tag&(tagPrefix|tagTarget) != 0 {
-		mh, ml := addrWords(member)
 		dt.memberHLL.add(hash128(mh, ml))
 	}
 	dt.seen++
-	// The top-K sketches see every flow during an attack, one in sketchEvery (weighed as many)
-	// before: heavy hitters stay heavy, at a fraction of the cost for busy hosts never attacked.
-	weight := 1.0
-	if !dt.attacking {
-		if dt.seen%sketchEvery != 1 {
-			return
-		}
-		weight = sketchEvery
+	// The top-K sketches see one flow in sketchEvery, weighed as many: heavy hitters stay heavy,
+	// at a fraction of the cost (at the rates that make an attack, hundreds of flows a second).
+	if dt.seen%sketchEvery != 1 {
+		return
 	}
-	wp, wb := f.pkts*weight, bytes*weight
-	dt.peers.add(ph, pl, 0, wp, wb)
-	dt.sports.add(uint64(b.SrcPort[i]), 0, 0, wp, wb)
-	dt.dports.add(uint64(b.DstPort[i]), 0, 0, wp, wb)
+	weight := float64(sketchEvery)
 	as := b.SrcAS[i]
 	if tag&tagOutgoing != 0 {
 		as = b.DstAS[i]
 	}
-	dt.asns.add(uint64(as), 0, 0, wp, wb)
 	eh, el := addrWords(b.Exporter[i])
-	dt.exporters.add(eh, el, 0, wp, wb)
-	dt.ifaces.add(eh, el, b.InIf[i], wp, wb)
-	if tag&(tagPrefix|tagTarget) != 0 {
-		mh, ml := addrWords(member)
-		dt.members.add(mh, ml, 0, wp, wb)
-	}
-	avg := int(b.Bytes[i] / b.Packets[i])
-	for j, up := range sizeBuckets() {
-		if avg <= up || j == len(dt.sizes)-1 {
-			dt.sizes[j] += wp
-			break
-		}
+	dt.pend[dt.nPend] = sketchItem{ph: ph, pl: pl, mh: mh, ml: ml, eh: eh, el: el,
+		wp: f.pkts * weight, wb: bytes * weight, sport: b.SrcPort[i], dport: b.DstPort[i], as: as, inIf: b.InIf[i],
+		avg: b.Bytes[i] / b.Packets[i]}
+	if dt.nPend++; dt.nPend == len(dt.pend) {
+		dt.flushSketches()
 	}
 	// Sample flows: the first ones, then one in 32 sketched, so that a flood costs few copies.
-	if dt.nSamples < sampleFlows || dt.seen%(32*sketchEvery) == 1 {
+	if dt.nSamples < sampleFlows || dt.seen%256 == 1 {
 		dt.samples[dt.nSamples%sampleFlows] = b.Record(i)
 		dt.nSamples++
 	}
 }
 
-func trailingZeros(m kindMask) uint {
-	n := uint(0)
-	for m&1 == 0 {
-		m >>= 1
-		n++
-	}
-	return n
+// sketchItem is a sampled flow waiting to be counted in the sketches.
+type sketchItem struct {
+	ph, pl, mh, ml, eh, el uint64 // peer, member, exporter
+	wp, wb                 float64
+	avg                    uint64 // bytes per packet
+	as, inIf               uint32
+	sport, dport           uint16
 }
 
+// sketchBatch is how many sampled flows wait before the sketches count them, each sketch for all
+// of them in turn: one cache miss on a sketch for many flows, not one a flow.
+const sketchBatch = 16
+
+// flushSketches counts the waiting sampled flows in the sketches. Evaluate calls it before it
+// reads them.
+func (dt *detail) flushSketches() {
+	items := dt.pend[:dt.nPend]
+	dt.nPend = 0
+	if len(items) == 0 {
+		return
+	}
+	for k := range items {
+		it := &items[k]
+		dt.peers.add(it.ph, it.pl, 0, it.wp, it.wb)
+	}
+	for k := range items {
+		it := &items[k]
+		dt.sports.add(uint64(it.sport), 0, 0, it.wp, it.wb)
+	}
+	for k := range items {
+		it := &items[k]
+		dt.dports.add(uint64(it.dport), 0, 0, it.wp, it.wb)
+	}
+	for k := range items {
+		it := &items[k]
+		dt.asns.add(uint64(it.as), 0, 0, it.wp, it.wb)
+	}
+	for k := range items {
+		it := &items[k]
+		dt.exporters.add(it.eh, it.el, 0, it.wp, it.wb)
+		dt.ifaces.add(it.eh, it.el, it.inIf, it.wp, it.wb)
+	}
+	if dt.key.tag&(tagPrefix|tagTarget) != 0 {
+		for k := range items {
+			it := &items[k]
+			dt.members.add(it.mh, it.ml, 0, it.wp, it.wb)
+		}
+	}
+	for k := range items {
+		it := &items[k]
+		for j, up := range sizeBuckets() {
+			if it.avg <= uint64(up) || j == len(dt.sizes)-1 {
+				dt.sizes[j] += it.wp
+				break
+			}
+		}
+	}
+}
+
+// addrWords is an address as two big-endian words; IPv4 addresses as IPv4-mapped.
 func addrWords(a netip.Addr) (hi, lo uint64) {
-	k := makeKey(a.Unmap(), 0)
-	return k.hi, k.lo
+	b := a.As16()
+	return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
 }
 
 func wordsAddr(hi, lo uint64) netip.Addr { return key{hi: hi, lo: lo}.addr() }

@@ -11,12 +11,14 @@ package ddos
 
 import (
 	"context"
+	"encoding/binary"
 	"log/slog"
 	"math"
 	"math/bits"
 	"net/netip"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -49,6 +51,10 @@ type Config struct {
 	// FlowClock takes the time from the newest flow's end instead of the wall clock: for
 	// traffic replayed faster than real time.
 	FlowClock bool
+	// ReplayLag: with the wall clock, when most records that carry their own time end more than
+	// this before now, the collector is receiving the past (a replay, a backlog): records stamped
+	// on arrival (sFlow) are then not counted. 0: 5 minutes.
+	ReplayLag time.Duration
 }
 
 // ConfigFrom takes the detector's settings from the configuration file's section.
@@ -75,18 +81,26 @@ type Detector struct {
 	groups []*enrich.Hostgroup
 	// inv holds each group's reciprocal thresholds (0: none), host then carpet, for the pressure
 	// test on the hot path.
-	inv  [][2]enrich.Thresholds
-	sink Sink
-	log  *slog.Logger
-	now  func() time.Time
-	w    uint32 // ring length in seconds
+	inv   [][2]enrich.Thresholds
+	table *netTable
+	// Masks of the carpet-bombing aggregates on key words.
+	maskV4, maskV6hi, maskV6lo uint64
+	sink                       Sink
+	preUnits                   uint32 // PreFactor in pressure units
+	log                        *slog.Logger
+	now                        func() time.Time
+	w                          uint32 // ring length in seconds
 
 	mu sync.Mutex
 	// press is the first stage, one slot per hashed host or prefix (several may share one, which
-	// can only raise their pressure): the pressure of the current second, and the detailed state
-	// of the host that holds the slot, if any. Fixed size whatever the traffic.
-	press    []pslot
-	pmask    uint64
+	// can only raise their pressure): the pressure of the current second, packed (see
+	// pressSecShift). Fixed size whatever the traffic.
+	press []uint32
+	pmask uint64
+	// detBit marks the slots that some detailed state hashes to (a few hundred bits set, 1 in 8
+	// slots' words: cached); detOf holds, for those, the holder and how many others.
+	detBit   []uint64
+	detOf    []uint32
 	byKey    map[key]int32 // every detailed host or prefix
 	dets     []*detail
 	freeDets []int32
@@ -98,16 +112,24 @@ type Detector struct {
 	// learnedSec is the last second learned into the baselines.
 	learnedSec uint32
 	base       []baseline
+	sc         scratch
+	// Catch-up: decayed counts of records far in the past and live, as of catchSec.
+	catchSec             uint32
+	pastScore, liveScore float64
 
 	ticker detect.Ticker
 
-	flows     prometheus.Counter
-	dropped   *prometheus.CounterVec
-	tracked   prometheus.GaugeFunc
-	detailed  prometheus.GaugeFunc
-	attacks   prometheus.GaugeFunc
-	evalDur   prometheus.Histogram
-	promotion prometheus.Counter
+	flows      prometheus.Counter
+	dropped    *prometheus.CounterVec
+	dropLate   prometheus.Counter
+	dropNoPkts prometheus.Counter
+	dropReplay prometheus.Counter
+	catchingUp prometheus.GaugeFunc
+	tracked    prometheus.GaugeFunc
+	detailed   prometheus.GaugeFunc
+	attacks    prometheus.GaugeFunc
+	evalDur    prometheus.Histogram
+	promotion  prometheus.Counter
 }
 
 // key identifies a tracked host or prefix, and the direction of its traffic.
@@ -122,12 +144,19 @@ const (
 	tagTarget   = 4 // with tagOutgoing: an outside address our hosts send to
 )
 
-// pslot is one slot of the first stage (12 bytes).
-type pslot struct {
-	secRec   uint32 // low 24 bits: the second counted (mod 2^24); high 8 bits: records in it
-	pressure float32
-	det      int32 // index+1 of the detailed state holding this slot; 0: none
-}
+// A first-stage slot is 4 bytes: the second counted (mod 128), the records in it (0 to 3,
+// saturating) and the pressure, in units of 2^-17 of a threshold, saturating near 64. A stale
+// second 128 s back read as current can only add pressure: a promotion, never an alert.
+const (
+	pressSecShift = 25
+	pressRecShift = 23
+	pressMax      = 1<<pressRecShift - 1
+	pressUnit     = 1 << 17
+)
+
+// detOf's bits: the low 24 the index+1 of the detailed state holding the slot (0: none); the
+// high 8 how many other detailed states hash here (they are found in byKey; with none, a key that
+// is not the holder's is not detailed, and no map is read).
 
 // New returns a detector over the given networks, reporting to sink. It does no I/O.
 func New(cfg Config, nets *enrich.Networks, sink Sink, reg prometheus.Registerer, log *slog.Logger) *Detector {
@@ -145,6 +174,10 @@ func New(cfg Config, nets *enrich.Networks, sink Sink, reg prometheus.Registerer
 	}
 	if cfg.MaxDetailed <= 0 {
 		cfg.MaxDetailed = 2048
+	}
+	cfg.MaxDetailed = min(cfg.MaxDetailed, ownerMask-1)
+	if cfg.ReplayLag <= 0 {
+		cfg.ReplayLag = 5 * time.Minute
 	}
 	if cfg.PreFactor <= 0 {
 		cfg.PreFactor = 0.2
@@ -173,7 +206,7 @@ func New(cfg Config, nets *enrich.Networks, sink Sink, reg prometheus.Registerer
 		}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "yocho", Subsystem: "ddos", Name: "dropped_total",
-			Help: "Flows or parts of flows the DDoS detector could not count, by reason (late, no-packets, host-cap, detail-cap).",
+			Help: "Flows or parts of flows the DDoS detector could not count, by reason (late, no-packets, replay, detail-cap).",
 		}, []string{"reason"}),
 		evalDur: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "yocho", Subsystem: "ddos", Name: "evaluate_seconds", Help: "Time of one evaluation of every detailed host.",
@@ -202,14 +235,39 @@ func New(cfg Config, nets *enrich.Networks, sink Sink, reg prometheus.Registerer
 		}
 		return float64(n)
 	})
+	d.catchingUp = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "yocho", Subsystem: "ddos", Name: "catching_up",
+		Help: "1 while most timed flows arrive more than 5 minutes after they ended (a replay or a backlog): flows stamped on arrival are not counted.",
+	}, func() float64 {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if !d.cfg.FlowClock {
+			d.decayCatchUpLocked(d.clockLocked(nil))
+		}
+		if d.pastScore > d.liveScore && d.pastScore >= catchUpMin {
+			return 1
+		}
+		return 0
+	})
+	d.dropLate, d.dropNoPkts = d.dropped.WithLabelValues("late"), d.dropped.WithLabelValues("no-packets")
+	d.dropReplay = d.dropped.WithLabelValues("replay")
 	if reg != nil {
-		reg.MustRegister(d.flows, d.dropped, d.tracked, d.detailed, d.attacks, d.evalDur, d.promotion)
+		reg.MustRegister(d.flows, d.dropped, d.tracked, d.detailed, d.attacks, d.evalDur, d.promotion, d.catchingUp)
+	}
+	d.table = newNetTable(nets)
+	d.preUnits = uint32(min(cfg.PreFactor*pressUnit, pressMax))
+	d.maskV4 = 0xFFFFFFFF<<32 | uint64(uint32(0xFFFFFFFF)<<(32-cfg.CarpetBitsV4))
+	if b := cfg.CarpetBitsV6; b >= 64 {
+		d.maskV6hi, d.maskV6lo = ^uint64(0), ^uint64(0)<<(128-b)
+	} else {
+		d.maskV6hi = ^uint64(0) << (64 - b)
 	}
 	slots := uint64(1)
 	for slots < uint64(cfg.MaxHosts) {
 		slots <<= 1
 	}
-	d.press, d.pmask = make([]pslot, slots), slots-1
+	d.press, d.pmask = make([]uint32, slots), slots-1
+	d.detBit, d.detOf = make([]uint64, (slots+63)/64), make([]uint32, slots)
 	d.inv = make([][2]enrich.Thresholds, len(d.groups))
 	d.base = make([]baseline, len(d.groups))
 	for i, g := range d.groups {
@@ -236,63 +294,197 @@ func (d *Detector) Start(ctx context.Context) error {
 // Stop ends the ticker.
 func (d *Detector) Stop() { d.ticker.Stop() }
 
+// notFlood are the kinds an outgoing attack is never judged on.
+const notFlood = 1<<enrich.KindTotal | 1<<enrich.KindTCP
+
+// chunk is how many records Consume prepares at once: their hostgroups, keys and first-stage
+// slots first (the slots' cache misses overlap), then the counting.
+const chunk = 256
+
+// scratch holds a chunk's prepared columns.
+type scratch struct {
+	dstG, srcG [chunk]int32     // hostgroup index, -1 when not ours
+	dh, dl     [chunk]uint64    // destination, as key words
+	sh, sl     [chunk]uint64    // source
+	slot       [chunk][2]uint32 // first-stage slots: host and prefix (incoming), or target (outgoing)
+}
+
 // Consume counts a batch's flows. It keeps nothing of the batch.
 func (d *Detector) Consume(b *flow.Batch) {
 	n := b.Len()
 	if n == 0 {
 		return
 	}
-	late := 0
+	late, noPkts, replayed := 0, 0, 0
 	d.mu.Lock()
 	nowSec := d.clockLocked(b)
-	for i := 0; i < n; i++ {
-		if b.Packets[i] == 0 {
-			d.dropped.WithLabelValues("no-packets").Inc()
-			continue
-		}
-		dstG := d.nets.Lookup(b.DstAddr[i])
-		var srcG *enrich.Hostgroup
-		if d.cfg.Outgoing {
-			srcG = d.nets.Lookup(b.SrcAddr[i])
-		}
-		if dstG == nil && srcG == nil {
-			continue
-		}
-		s0, s1, ok := d.seconds(b.StartMs[i], b.EndMs[i], b.ReceivedMs[i], nowSec)
-		if !ok {
-			late++
-			continue
-		}
-		rate := uint64(b.SamplingRate[i])
-		if rate == 0 {
-			rate = 1
-		}
-		f := flowVol{
-			i: i, s0: s0, s1: s1,
-			mask:  classify(b.Proto[i], b.TCPFlags[i], b.SrcPort[i], b.DstPort[i]),
-			bits:  float64(b.Bytes[i]*rate) * 8,
-			pkts:  float64(b.Packets[i] * rate),
-			flows: max(1, float64(rate)/float64(b.Packets[i])),
-		}
-		if dstG != nil {
-			dst := b.DstAddr[i].Unmap()
-			d.track(b, &f, dst, 0, dstG.Index, b.SrcAddr[i], dst, nowSec)
-			d.track(b, &f, d.carpet(dst), tagPrefix, dstG.Index, b.SrcAddr[i], dst, nowSec)
-		}
-		if srcG != nil {
-			src := b.SrcAddr[i].Unmap()
-			// Outgoing traffic is watched per outside target: a busy server of ours sending to
-			// many clients is not an attack; one or many of our hosts flooding one target is.
-			if dstG == nil {
-				d.track(b, &f, b.DstAddr[i].Unmap(), tagOutgoing|tagTarget, srcG.Index, src, src, nowSec)
+	catchingUp := d.catchUpLocked(b, nowSec)
+	sc := &d.sc
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		d.prepare(b, lo, hi)
+		for i := lo; i < hi; i++ {
+			j := i - lo
+			dg, sg := sc.dstG[j], sc.srcG[j]
+			if dg < 0 && sg < 0 {
+				continue
+			}
+			if b.Packets[i] == 0 {
+				noPkts++
+				continue
+			}
+			if catchingUp && b.StartMs[i] == b.EndMs[i] && b.EndMs[i] == b.ReceivedMs[i] {
+				replayed++ // stamped on arrival while the collector receives the past
+				continue
+			}
+			s0, s1, ok := d.seconds(b.StartMs[i], b.EndMs[i], b.ReceivedMs[i], nowSec)
+			if !ok {
+				late++
+				continue
+			}
+			rate := uint64(b.SamplingRate[i])
+			if rate == 0 {
+				rate = 1
+			}
+			f := flowVol{
+				i: i, s0: s0, s1: s1,
+				mask:  classify(b.Proto[i], b.TCPFlags[i], b.SrcPort[i], b.DstPort[i]),
+				bits:  float64(b.Bytes[i]*rate) * 8,
+				pkts:  float64(b.Packets[i] * rate),
+				flows: max(1, float64(rate)/float64(b.Packets[i])),
+			}
+			if dg >= 0 {
+				dh, dl := sc.dh[j], sc.dl[j]
+				ch, cl := d.carpetWords(dh, dl)
+				d.track(b, &f, key{dh, dl, 0}, sc.slot[j][0], dg, sc.sh[j], sc.sl[j], dh, dl, nowSec)
+				d.track(b, &f, key{ch, cl, tagPrefix}, sc.slot[j][1], dg, sc.sh[j], sc.sl[j], dh, dl, nowSec)
+			} else {
+				// Outgoing traffic is watched per outside target: a busy server of ours sending to
+				// many clients is not an attack; one or many of our hosts flooding one target is.
+				d.track(b, &f, key{sc.dh[j], sc.dl[j], tagOutgoing | tagTarget}, sc.slot[j][0], sg, sc.sh[j], sc.sl[j], sc.sh[j], sc.sl[j], nowSec)
 			}
 		}
 	}
 	d.mu.Unlock()
 	d.flows.Add(float64(n))
 	if late > 0 {
-		d.dropped.WithLabelValues("late").Add(float64(late))
+		d.dropLate.Add(float64(late))
 	}
+	if noPkts > 0 {
+		d.dropNoPkts.Add(float64(noPkts))
+	}
+	if replayed > 0 {
+		d.dropReplay.Add(float64(replayed))
+	}
+}
+
+// prepare fills the scratch columns for records lo to hi of b: hostgroups, address words and
+// first-stage slots, each slot read once so that the misses of the whole chunk overlap.
+func (d *Detector) prepare(b *flow.Batch, lo, hi int) {
+	sc := &d.sc
+	for i := lo; i < hi; i++ {
+		j := i - lo
+		dst := b.DstAddr[i].Unmap()
+		dg := d.table.lookup(dst)
+		sg := int32(-1)
+		if d.cfg.Outgoing && dg < 0 && classify(b.Proto[i], b.TCPFlags[i], b.SrcPort[i], b.DstPort[i])&^notFlood != 0 {
+			// Internal traffic (both ends ours) is watched as incoming only; outgoing traffic
+			// only when flood-like (see enoughSpread): our users' TCP sessions are not counted.
+			sg = d.table.lookup(b.SrcAddr[i].Unmap())
+		}
+		sc.dstG[j], sc.srcG[j] = dg, sg
+		if dg < 0 && sg < 0 {
+			continue
+		}
+		dh, dl := addrWords(dst)
+		sh, sl := addrWords(b.SrcAddr[i].Unmap())
+		sc.dh[j], sc.dl[j], sc.sh[j], sc.sl[j] = dh, dl, sh, sl
+		var s0, s1 uint32
+		if dg >= 0 {
+			ch, cl := d.carpetWords(dh, dl)
+			s0 = uint32(hash128(dh, dl) & d.pmask)
+			s1 = uint32(hash128(ch, cl^tagPrefix) & d.pmask)
+			prefetch(unsafe.Pointer(&d.press[s1]))
+		} else {
+			s0 = uint32(hash128(dh, dl^(tagOutgoing|tagTarget)) & d.pmask)
+		}
+		prefetch(unsafe.Pointer(&d.press[s0]))
+		sc.slot[j] = [2]uint32{s0, s1}
+	}
+	// The slots have come in meanwhile: prefetch the detailed states they lead to, and the ring
+	// row of the second the record ends in.
+	for i := lo; i < hi; i++ {
+		j := i - lo
+		slots := sc.slot[j][:]
+		switch {
+		case sc.dstG[j] >= 0:
+		case sc.srcG[j] >= 0:
+			slots = slots[:1]
+		default:
+			continue
+		}
+		for _, si := range slots {
+			if d.detBit[si>>6]&(1<<(si&63)) == 0 {
+				continue
+			}
+			if o := d.detOf[si] & ownerMask; o != 0 {
+				dt := d.dets[o-1]
+				prefetch(unsafe.Pointer(dt))
+				if row := int(uint32(b.EndMs[i]/1000)%d.w) * cells; row < len(dt.ring) {
+					prefetch(unsafe.Pointer(&dt.ring[row]))
+				}
+			}
+		}
+	}
+}
+
+// catchUpLocked tells whether the collector is receiving the past (a replay at full speed, a
+// backlog read after an outage): the records that carry their own time (NetFlow, IPFIX) have
+// been, over the last seconds, mostly more than replayLag behind the clock. Records stamped on
+// arrival (sFlow: start = end = received) are then set apart: their time is not theirs.
+func (d *Detector) catchUpLocked(b *flow.Batch, nowSec uint32) bool {
+	if d.cfg.FlowClock {
+		return false
+	}
+	d.decayCatchUpLocked(nowSec)
+	bound := int64(nowSec)*1000 - d.cfg.ReplayLag.Milliseconds()
+	past, live := 0, 0
+	for i, e := range b.EndMs {
+		if b.StartMs[i] == e && e == b.ReceivedMs[i] {
+			continue
+		}
+		if e < bound {
+			past++
+		} else {
+			live++
+		}
+	}
+	d.pastScore += float64(past)
+	d.liveScore += float64(live)
+	return d.pastScore > d.liveScore && d.pastScore >= catchUpMin
+}
+
+// decayCatchUpLocked ages the catch-up counts to nowSec (half-life 2 s).
+func (d *Detector) decayCatchUpLocked(nowSec uint32) {
+	if nowSec <= d.catchSec {
+		return
+	}
+	decay := math.Pow(0.5, float64(nowSec-d.catchSec)/2)
+	d.pastScore *= decay
+	d.liveScore *= decay
+	d.catchSec = nowSec
+}
+
+// catchUpMin is how many records far in the past (decayed) make a catch-up: a stray one is not.
+const catchUpMin = 100
+
+// carpetWords is the carpet-bombing aggregate (the /24 or /64) holding the address of key words
+// hi, lo.
+func (d *Detector) carpetWords(hi, lo uint64) (uint64, uint64) {
+	if hi == 0 && lo>>32 == 0xffff { // IPv4, mapped
+		return hi, lo & d.maskV4
+	}
+	return hi & d.maskV6hi, lo & d.maskV6lo
 }
 
 // clockLocked is the current unix second: the wall clock's, or with FlowClock the newest flow
@@ -348,83 +540,67 @@ func (d *Detector) seconds(startMs, endMs, recvMs int64, nowSec uint32) (s0, s1 
 	return a, z, true
 }
 
-// carpet is the carpet-bombing aggregate holding a.
-func (d *Detector) carpet(a netip.Addr) netip.Addr {
-	bits := d.cfg.CarpetBitsV6
-	if a.Is4() {
-		bits = d.cfg.CarpetBitsV4
-	}
-	p, _ := a.Prefix(bits)
-	return p.Addr()
-}
-
-func makeKey(a netip.Addr, tag uint8) key {
-	b := a.As16()
-	var k key
-	for i := 0; i < 8; i++ {
-		k.hi = k.hi<<8 | uint64(b[i])
-		k.lo = k.lo<<8 | uint64(b[8+i])
-	}
-	k.tag = tag
-	return k
-}
-
 func (k key) addr() netip.Addr {
 	var b [16]byte
-	for i := 0; i < 8; i++ {
-		b[7-i] = byte(k.hi >> (8 * i))
-		b[15-i] = byte(k.lo >> (8 * i))
-	}
+	binary.BigEndian.PutUint64(b[:8], k.hi)
+	binary.BigEndian.PutUint64(b[8:], k.lo)
 	return netip.AddrFrom16(b).Unmap()
 }
 
-// track counts one flow for one host or prefix: its pressure only, in a hashed slot, until it
-// comes near a threshold; then its detailed state.
-func (d *Detector) track(b *flow.Batch, f *flowVol, a netip.Addr, tag uint8, group int, peer, member netip.Addr, nowSec uint32) {
-	k := makeKey(a, tag)
-	si := hash128(k.hi, k.lo^uint64(tag)) & d.pmask
-	sl := &d.press[si]
-	if sl.det > 0 {
-		if dt := d.dets[sl.det-1]; dt.key == k {
-			dt.lastSec = nowSec
-			dt.add(b, f, d.w, tag, peer, member)
-			return
+// Bits of pslot.det.
+const (
+	ownerMask  = 1<<24 - 1 // index+1 of the detailed state holding the slot; 0: none
+	extraShift = 24        // above: how many other detailed states hash to this slot (saturating)
+)
+
+// track counts one flow for one host or prefix (key k, first-stage slot si): its pressure only,
+// until it comes near a threshold; then its detailed state. ph, pl are the other side's address
+// words, mh, ml our host's.
+func (d *Detector) track(b *flow.Batch, f *flowVol, k key, si uint32, group int32, ph, pl, mh, ml uint64, nowSec uint32) {
+	if d.detBit[si>>6]&(1<<(si&63)) != 0 {
+		det := d.detOf[si]
+		if o := det & ownerMask; o != 0 {
+			if dt := d.dets[o-1]; dt.key == k {
+				dt.lastSec = nowSec
+				dt.add(b, f, d.w, k.tag, ph, pl, mh, ml)
+				return
+			}
+		}
+		if det>>extraShift != 0 {
+			if di, ok := d.byKey[k]; ok { // detailed, but another holds the slot
+				dt := d.dets[di]
+				dt.lastSec = nowSec
+				dt.add(b, f, d.w, k.tag, ph, pl, mh, ml)
+				return
+			}
 		}
 	}
-	if len(d.byKey) > 0 {
-		if di, ok := d.byKey[k]; ok { // detailed, but another holds the slot
-			dt := d.dets[di]
-			dt.lastSec = nowSec
-			dt.add(b, f, d.w, tag, peer, member)
-			return
-		}
+	v := d.press[si]
+	if sec := nowSec & 127; v>>pressSecShift != sec {
+		v = sec << pressSecShift
 	}
-	sec := nowSec & 0xFFFFFF
-	if sl.secRec&0xFFFFFF != sec {
-		sl.secRec, sl.pressure = sec, 0
+	if v>>pressRecShift&3 < 3 {
+		v += 1 << pressRecShift
 	}
-	if sl.secRec>>24 < 255 {
-		sl.secRec += 1 << 24
-	}
-	inv := &d.inv[group][(tag&tagPrefix)>>1]
+	inv := &d.inv[group][(k.tag&tagPrefix)>>1]
 	p := 0.0
 	for m := f.mask; m != 0; m &= m - 1 {
 		t := &inv[bits.TrailingZeros16(uint16(m))]
 		p = max(p, f.bits*t[enrich.MetricBps], f.pkts*t[enrich.MetricPps], f.flows*t[enrich.MetricFlows])
 	}
-	sl.pressure += float32(p / float64(f.s1-f.s0+1))
-	if float64(sl.pressure) < d.cfg.PreFactor || sl.secRec>>24 < minRecords {
+	// Rounded up: many small records cannot add up to nothing.
+	inc := uint32(min(math.Ceil(p/float64(f.s1-f.s0+1)*pressUnit), pressMax))
+	v = v&^pressMax | min(v&pressMax+inc, pressMax)
+	d.press[si] = v
+	if v&pressMax < d.preUnits || v>>pressRecShift&3 < minRecords {
 		return
 	}
-	di, ok := d.promote(k, group, uint32(si), nowSec)
+	di, ok := d.promote(k, int(group), si, nowSec)
 	if !ok {
 		return
 	}
-	if sl.det == 0 {
-		sl.det = di + 1
-	}
-	sl.pressure = 0
-	d.dets[di].add(b, f, d.w, tag, peer, member)
+	d.press[si] = v &^ pressMax
+	d.dets[di].add(b, f, d.w, k.tag, ph, pl, mh, ml)
 }
 
 // minRecords is how many records a host needs in one second to be tracked in detail: one sampled
@@ -464,6 +640,12 @@ func (d *Detector) promote(k key, group int, slot uint32, nowSec uint32) (int32,
 	dt.reset(nowSec)
 	dt.key, dt.group, dt.pslot, dt.lastSec = k, uint16(group), slot, nowSec
 	d.byKey[k] = di
+	d.detBit[slot>>6] |= 1 << (slot & 63)
+	if det := &d.detOf[slot]; *det&ownerMask == 0 {
+		*det |= uint32(di) + 1
+	} else if *det>>extraShift < 255 {
+		*det += 1 << extraShift
+	}
 	d.promotion.Inc()
 	return di, true
 }
@@ -477,8 +659,14 @@ func (d *Detector) demote(di int32) {
 // release detaches a detailed state from its host.
 func (d *Detector) release(di int32) {
 	dt := d.dets[di]
-	if sl := &d.press[dt.pslot]; sl.det == di+1 {
-		sl.det = 0
+	switch det := &d.detOf[dt.pslot]; {
+	case *det&ownerMask == uint32(di)+1:
+		*det &^= ownerMask
+	case *det>>extraShift != 0 && *det>>extraShift < 255: // saturated: stays so
+		*det -= 1 << extraShift
+	}
+	if d.detOf[dt.pslot] == 0 {
+		d.detBit[dt.pslot>>6] &^= 1 << (dt.pslot & 63)
 	}
 	delete(d.byKey, dt.key)
 	dt.inUse = false

@@ -72,6 +72,8 @@ func (d *Detector) Evaluate() {
 	quiet := uint32(d.cfg.QuietPeriod / time.Second)
 	var reports []alert.Report
 	var ends []ending
+	var hostReports []pendingReport
+	carpets := map[key]int{} // prefixes with an alert open: index of their report
 
 	d.mu.Lock()
 	nowSec := d.clockLocked(nil)
@@ -92,6 +94,7 @@ func (d *Detector) Evaluate() {
 	}
 	for _, di := range order {
 		dt := d.dets[di]
+		dt.flushSketches()
 		e := dt
 		thr := d.thresholds(e, nowSec)
 		lo := nowSec - d.w + 1
@@ -151,11 +154,22 @@ func (d *Detector) Evaluate() {
 		if dt.attacking {
 			dt.lastOver = max(dt.lastOver, lastOver)
 			if nowSec > dt.lastOver+quiet {
-				ends = append(ends, ending{dt.alertKey, time.Unix(int64(dt.lastOver)+1, 0)})
-				dt.attacking, dt.endedAt = false, dt.lastOver
+				if dt.raised {
+					ends = append(ends, ending{dt.alertKey, time.Unix(int64(dt.lastOver)+1, 0)})
+				}
+				dt.attacking, dt.raised, dt.endedAt = false, false, dt.lastOver
 				continue
 			}
-			reports = append(reports, d.report(e, dt, thr, overRatio, peak, comp, nowSec))
+			r := d.report(e, dt, thr, overRatio, peak, comp, nowSec)
+			switch {
+			case e.key.tag == 0:
+				hostReports = append(hostReports, pendingReport{int32(di), r})
+				continue
+			case e.key.tag&tagPrefix != 0:
+				carpets[e.key] = len(reports)
+			}
+			dt.raised = true
+			reports = append(reports, r)
 			continue
 		}
 		// Not attacked: learn its usual traffic, and let it go when idle.
@@ -176,6 +190,7 @@ func (d *Detector) Evaluate() {
 			dt.resetSketches(nowSec) // keep "who sends" recent while nothing happens
 		}
 	}
+	reports, ends = d.foldIntoCarpets(reports, ends, hostReports, carpets, nowSec)
 	if len(learned) > 0 {
 		d.learnedSec = learnSec
 	}
@@ -196,6 +211,39 @@ func (d *Detector) Evaluate() {
 		d.sink.End(e.key, e.at)
 	}
 	d.evalDur.Observe(time.Since(t0).Seconds())
+}
+
+// pendingReport is a host's report, held until its prefix has been judged.
+type pendingReport struct {
+	di int32
+	r  alert.Report
+}
+
+// foldIntoCarpets raises the hosts' reports, except those of hosts whose /24 (/64) has a carpet
+// alert open for the same vector: that is one attack, and the carpet alert's victims name them.
+// A host alert raised before its prefix was found carpet-bombed is ended then (the carpet alert
+// goes on with it). A host of the prefix attacked with another vector keeps its own alert.
+func (d *Detector) foldIntoCarpets(reports []alert.Report, ends []ending, hosts []pendingReport, carpets map[key]int, nowSec uint32) ([]alert.Report, []ending) {
+	for _, h := range hosts {
+		dt := d.dets[h.di]
+		ch, cl := d.carpetWords(dt.key.hi, dt.key.lo)
+		pk := key{ch, cl, tagPrefix}
+		if ri, ok := carpets[pk]; ok && d.dets[d.byKey[pk]].vector == dt.vector {
+			r := &reports[ri]
+			if a := dt.key.addr(); !slices.Contains(r.Victims, a) {
+				r.Victims = append(r.Victims, a)
+				slices.SortFunc(r.Victims, func(a, b netip.Addr) int { return a.Compare(b) })
+			}
+			if dt.raised {
+				ends = append(ends, ending{dt.alertKey, time.Unix(int64(nowSec), 0)})
+				dt.raised = false
+			}
+			continue
+		}
+		dt.raised = true
+		reports = append(reports, h.r)
+	}
+	return reports, ends
 }
 
 // enoughSpread says whether an attack has enough sources (incoming) or hosts (prefixes) to be

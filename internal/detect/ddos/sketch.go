@@ -8,11 +8,24 @@ import (
 
 // topK is a Space-Saving sketch of the heaviest keys by packets: k counters; a key not held
 // replaces the lightest one and inherits its count (as its error), so that heavy hitters are never
-// missed whatever the number of distinct keys. Memory is fixed.
+// missed whatever the number of distinct keys. Memory is fixed. Columns, not entries: a key is
+// found by scanning one word per counter (fp), and the lightest by scanning the packet counts.
 type topK struct {
-	e []topEntry
+	n       int
+	fp      []uint64  // k1 ^ k2 ^ k3, a filter before the whole key is compared
+	packets []float64 // scanned for the lightest
+	e       []topEntry
+	// has counts the keys held by bucket of their fp: a key whose bucket is empty is not held,
+	// without a scan (under a spoofed flood, nearly every key).
+	has []uint8
+	// low is the least count when last looked for, a lower bound of every count since (counts
+	// only grow); hint an entry that held it. Under a flood of keys seen once, many counters tie at
+	// the least count: the next one is found without a scan.
+	low  float64
+	hint int
 }
 
+// topEntry is one counter of a topK (its packets are in topK.packets while it is held).
 type topEntry struct {
 	k1, k2  uint64
 	k3      uint32
@@ -21,34 +34,61 @@ type topEntry struct {
 	err     float64
 }
 
-func newTopK(k int) topK { return topK{e: make([]topEntry, 0, k)} }
+func newTopK(k int) topK {
+	return topK{fp: make([]uint64, k), packets: make([]float64, k), e: make([]topEntry, k), has: make([]uint8, 256)}
+}
 
 // add counts packets and bytes for the key (k1, k2, k3).
 func (t *topK) add(k1, k2 uint64, k3 uint32, packets, bytes float64) {
-	for i := range t.e {
-		if t.e[i].k1 == k1 && t.e[i].k2 == k2 && t.e[i].k3 == k3 {
-			t.e[i].packets += packets
-			t.e[i].bytes += bytes
-			return
+	f := k1 ^ k2 ^ uint64(k3)<<40
+	n := t.n
+	bucket := bucketOf(f)
+	if t.has[bucket] != 0 {
+		fp := t.fp[:n]
+		for i, x := range fp {
+			if e := &t.e[i]; x == f && e.k1 == k1 && e.k2 == k2 && e.k3 == k3 {
+				t.packets[i] += packets
+				e.bytes += bytes
+				return
+			}
 		}
 	}
-	if len(t.e) < cap(t.e) {
-		t.e = append(t.e, topEntry{k1: k1, k2: k2, k3: k3, packets: packets, bytes: bytes})
-		return
-	}
-	m := 0
-	for i := 1; i < len(t.e); i++ {
-		if t.e[i].packets < t.e[m].packets {
-			m = i
+	m := n
+	low := 0.0
+	if n < len(t.fp) {
+		t.n++
+	} else {
+		pk := t.packets[:n]
+		if pk[t.hint] == t.low {
+			m, low = t.hint, t.low
+		} else {
+			m, low = 0, pk[0]
+			for i, v := range pk {
+				if v < low {
+					m, low = i, v
+				}
+			}
 		}
+		t.low, t.hint = low, m
+		for i := m + 1; i < min(m+9, n); i++ { // a tie close by
+			if pk[i] == low {
+				t.hint = i
+				break
+			}
+		}
+		t.has[bucketOf(t.fp[m])]--
 	}
-	low := t.e[m].packets
-	t.e[m] = topEntry{k1: k1, k2: k2, k3: k3, packets: low + packets, bytes: bytes, err: low}
+	t.has[bucket]++
+	t.fp[m], t.packets[m] = f, low+packets
+	t.e[m] = topEntry{k1: k1, k2: k2, k3: k3, bytes: bytes, err: low}
 }
 
 // top returns the entries by packets, heaviest first.
 func (t *topK) top() []topEntry {
-	out := slices.Clone(t.e)
+	out := slices.Clone(t.e[:t.n])
+	for i := range out {
+		out[i].packets = t.packets[i]
+	}
 	slices.SortFunc(out, func(a, b topEntry) int {
 		switch {
 		case a.packets > b.packets:
@@ -61,7 +101,12 @@ func (t *topK) top() []topEntry {
 	return out
 }
 
-func (t *topK) reset() { t.e = t.e[:0] }
+func (t *topK) reset() {
+	t.n, t.low, t.hint = 0, 0, 0
+	clear(t.has)
+}
+
+func bucketOf(fp uint64) uint8 { return uint8((fp * 0x9E3779B97F4A7C15) >> 56) }
 
 // hll is a HyperLogLog distinct counter with 2^p one-byte registers.
 type hll struct {

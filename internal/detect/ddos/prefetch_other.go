@@ -1,0 +1,8 @@
+//go:build !amd64
+
+package ddos
+
+import "unsafe"
+
+// prefetch does nothing on this architecture.
+func prefetch(unsafe.Pointer) {}
