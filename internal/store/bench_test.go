@@ -44,7 +44,10 @@ var (
 )
 
 // benchBatches calls fn with every batch of the n-flow day, in time order. The batch is reused.
-func benchBatches(n int, fn func(b *flow.Batch)) {
+func benchBatches(n int, fn func(b *flow.Batch)) { benchSpan(n, 24*time.Hour, fn) }
+
+// benchSpan is benchBatches with the n flows spread over span before benchNow.
+func benchSpan(n int, span time.Duration, fn func(b *flow.Batch)) {
 	templateOnce.Do(func() {
 		g := newGenerator(genConfig{Flows: templateFlows, StartMs: 0, SpanMs: 1 << 40, Seed: 42, Exporters: 8, Hosts: 200_000})
 		for {
@@ -55,8 +58,8 @@ func benchBatches(n int, fn func(b *flow.Batch)) {
 			template = append(template, b)
 		}
 	})
-	day := int64(24 * time.Hour / time.Millisecond)
-	start := benchNow.Add(-24 * time.Hour).UnixMilli()
+	day := span.Milliseconds()
+	start := benchNow.Add(-span).UnixMilli()
 	out := flow.NewBatch(flow.DefaultBatchSize)
 	for i := 0; i < n; {
 		tb := template[(i/flow.DefaultBatchSize)%len(template)]
@@ -65,7 +68,13 @@ func benchBatches(n int, fn func(b *flow.Batch)) {
 		if m := n - i; m < out.Len() {
 			out.Truncate(m)
 		}
+		// a replay of the template is not a copy of it: other ephemeral ports and other source
+		// hosts (in the same /24), so that a long run does not compress better by repetition
+		k := uint64(i / (flow.DefaultBatchSize * len(template)))
 		for j := range out.Len() {
+			if k > 0 {
+				replay(out, j, k)
+			}
 			t := start + int64(i+j)*day/int64(n)
 			d := out.EndMs[j] - out.StartMs[j]
 			lag := out.ReceivedMs[j] - out.EndMs[j]
@@ -76,44 +85,59 @@ func benchBatches(n int, fn func(b *flow.Batch)) {
 	}
 }
 
+// replay changes flow j of b for the k-th replay of the template.
+func replay(b *flow.Batch, j int, k uint64) {
+	eph := func(p uint16) uint16 {
+		if p < 32768 {
+			return p
+		}
+		return uint16(32768 + (uint64(p)-32768+k*10007)%28232)
+	}
+	b.SrcPort[j], b.DstPort[j] = eph(b.SrcPort[j]), eph(b.DstPort[j])
+	if a := b.SrcAddr[j]; a.Is4() {
+		v := a.As4()
+		v[3] ^= byte(k * 37)
+		b.SrcAddr[j] = netip.AddrFrom4(v)
+	}
+}
+
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkIngest is the writer's path on one goroutine: stage batches, sum the roll-ups, write
-// chunk files every FlushRows flows. Merging (sorting, ZSTD) runs apart, in the background: its
-// cost is BenchmarkMerge.
+// benchDay is the n-flow day as batches held in memory, so that an ingest benchmark times the
+// store, not the generator.
+func benchDay(n int) []*flow.Batch {
+	var out []*flow.Batch
+	benchBatches(n, func(b *flow.Batch) {
+		c := flow.NewBatch(b.Len())
+		c.AppendBatch(b)
+		out = append(out, c)
+	})
+	return out
+}
+
+// BenchmarkIngest is the writer's path on one goroutine: convert batches into staged columns
+// (what Consume does), write a raw chunk file every FlushRows flows. Roll-ups and merges run
+// apart, in the background: their cost is BenchmarkRollup and BenchmarkMerge.
 func BenchmarkIngest(b *testing.B) {
 	n := min(benchFlows(), 4_000_000)
 	t0 := time.Now()
-	benchBatches(0, nil) // generate the template first
-	b.Logf("template of %d flows generated in %s", templateFlows, time.Since(t0))
+	day := benchDay(n)
+	b.Logf("%d flows generated in %s", n, time.Since(t0))
 	for range b.N {
 		dir := b.TempDir()
 		cfg := DefaultConfig()
 		cfg.Dir = dir
-		pool := &flow.Pool{}
-		w, err := openWriter(cfg, pool, 1)
+		w, err := openWriter(cfg, &stagePool{}, 1)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.ResetTimer()
 		c0, t0 := cpuTime(), time.Now()
-		benchBatches(n, func(src *flow.Batch) {
-			c := pool.Get() // what Consume does
-			c.AppendBatch(src)
-			w.append(c)
-			if w.nrows >= cfg.FlushRows {
-				if err := w.flush(); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		if err := w.flush(); err != nil {
-			b.Fatal(err)
-		}
+		ingestDay(b, w, day)
 		wall, cpu := time.Since(t0), cpuTime()-c0
 		b.StopTimer()
 		b.ReportMetric(float64(n)/wall.Seconds(), "flows/s")
@@ -124,47 +148,85 @@ func BenchmarkIngest(b *testing.B) {
 	}
 }
 
-// BenchmarkIngestSteady is BenchmarkIngest on a writer that has already flushed as many flows
-// once: what a running server pays per flow, once its roll-up tables and buffers have grown to
-// the traffic (the first flush of a process pays for that growth).
-func BenchmarkIngestSteady(b *testing.B) {
-	n := min(benchFlows(), 4_000_000)
-	benchBatches(0, nil) // generate the template first
-	for range b.N {
-		dir := b.TempDir()
-		cfg := DefaultConfig()
-		cfg.Dir = dir
-		pool := &flow.Pool{}
-		w, err := openWriter(cfg, pool, 1)
-		if err != nil {
-			b.Fatal(err)
-		}
-		run := func() {
-			benchBatches(n, func(src *flow.Batch) {
-				c := pool.Get() // what Consume does
-				c.AppendBatch(src)
-				w.append(c)
-				if w.nrows >= cfg.FlushRows {
-					if err := w.flush(); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
+func ingestDay(b *testing.B, w *writer, day []*flow.Batch) {
+	for _, src := range day {
+		w.appendBatch(src)
+		if w.nrows >= w.cfg.FlushRows {
 			if err := w.flush(); err != nil {
 				b.Fatal(err)
 			}
 		}
+	}
+	if err := w.flush(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkIngestSteady is BenchmarkIngest on a writer that has already flushed as many flows
+// once: what a running server pays per flow, once its buffers have grown to the traffic.
+func BenchmarkIngestSteady(b *testing.B) {
+	n := min(benchFlows(), 4_000_000)
+	day := benchDay(n)
+	for range b.N {
+		dir := b.TempDir()
+		cfg := DefaultConfig()
+		cfg.Dir = dir
+		w, err := openWriter(cfg, &stagePool{}, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
 		b.StopTimer()
-		run() // warm up
+		ingestDay(b, w, day) // warm up
 		b.StartTimer()
 		c0, t0 := cpuTime(), time.Now()
-		run()
+		ingestDay(b, w, day)
 		wall, cpu := time.Since(t0), cpuTime()-c0
 		b.StopTimer()
 		b.ReportMetric(float64(n)/wall.Seconds(), "flows/s")
 		b.ReportMetric(float64(n)/cpu.Seconds(), "flows/cpu-s")
 		w.close()
 		b.StartTimer()
+	}
+}
+
+// BenchmarkRollup is the background cost of summing raw chunks into the 1m, 5m and 1h tiers
+// (DuckDB, one thread), per flow: on the benchmark day ("sparse": a day squeezed into a few
+// million flows, so that nearly every flow is its own group in every tier), and on the same
+// number of flows at the target's density, 2 M flows/s ("dense": a flush interval's worth).
+func BenchmarkRollup(b *testing.B) {
+	n := min(benchFlows(), 4_000_000)
+	b.Run("sparse", func(b *testing.B) { benchRollup(b, n, benchDay(n)) })
+	var dense []*flow.Batch
+	benchSpan(n, time.Duration(n/2)*time.Microsecond, func(src *flow.Batch) {
+		c := flow.NewBatch(src.Len())
+		c.AppendBatch(src)
+		dense = append(dense, c)
+	})
+	b.Run("dense", func(b *testing.B) { benchRollup(b, n, dense) })
+}
+
+func benchRollup(b *testing.B, n int, day []*flow.Batch) {
+	for range b.N {
+		cfg := DefaultConfig()
+		cfg.Dir = b.TempDir()
+		s, err := New(cfg, prometheus.NewRegistry(), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.now = func() time.Time { return benchNow.Add(time.Hour) }
+		if s.w, err = openWriter(cfg, &s.pool, 1); err != nil {
+			b.Fatal(err)
+		}
+		ingestDay(b, s.w, day)
+		b.ResetTimer()
+		c0, t0 := cpuTime(), time.Now()
+		if err := s.rollUp(); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(n)/time.Since(t0).Seconds(), "flows/s")
+		b.ReportMetric(float64(n)/(cpuTime()-c0).Seconds(), "flows/cpu-s")
+		s.w.close()
 	}
 }
 
@@ -208,9 +270,7 @@ func benchStore(b *testing.B) string {
 		defer s.w.close()
 		t0 := time.Now()
 		benchBatches(n, func(src *flow.Batch) {
-			c := s.pool.Get()
-			c.AppendBatch(src)
-			s.w.append(c)
+			s.w.appendBatch(src)
 			if s.w.nrows >= cfg.FlushRows && storeErr == nil {
 				storeErr = s.w.flush()
 			}
@@ -327,9 +387,7 @@ func BenchmarkMerge(b *testing.B) {
 			b.Fatal(err)
 		}
 		benchBatches(n, func(src *flow.Batch) {
-			c := s.pool.Get()
-			c.AppendBatch(src)
-			s.w.append(c)
+			s.w.appendBatch(src)
 			if s.w.nrows >= cfg.FlushRows {
 				_ = s.w.flush()
 			}
@@ -395,12 +453,28 @@ func BenchmarkNfdumpTop10(b *testing.B) {
 	b.ReportMetric(float64(ours.Milliseconds())/float64(b.N), "yocho-ms")
 	b.ReportMetric(float64(theirs.Milliseconds())/float64(b.N), "nfdump-ms")
 	b.ReportMetric(theirs.Seconds()/ours.Seconds(), "x-faster")
-	// the same answer: every destination of ours is in nfdump's top 10 with the same bytes
-	for _, r := range res.Rows {
-		if !strings.Contains(nfOut, r.Key[0]) || !strings.Contains(nfOut, strconv.FormatUint(r.Bytes, 10)) {
-			b.Errorf("%s with %d bytes is not in nfdump's answer:\n%s", r.Key[0], r.Bytes, nfOut)
+	// the same answer: the same destinations in the same order, with the same bytes within what
+	// nfcapd lost (UDP on a busy machine: its -I statistics count the flows it kept)
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(nfOut), "\n") {
+		if f := strings.Split(l, ","); len(f) > 9 && f[0] != "ts" {
+			lines = append(lines, l)
 		}
 	}
+	if len(lines) != len(res.Rows) {
+		b.Fatalf("nfdump answered %d rows, we %d:\n%s", len(lines), len(res.Rows), nfOut)
+	}
+	worst := 0.0
+	for i, r := range res.Rows {
+		f := strings.Split(lines[i], ",")
+		nb, _ := strconv.ParseFloat(f[9], 64)
+		d := (float64(r.Bytes) - nb) / float64(r.Bytes)
+		worst = max(worst, d, -d)
+		if f[4] != r.Key[0] || d > 0.005 || d < -0.005 {
+			b.Errorf("row %d: we %s with %d bytes, nfdump %s with %s", i, r.Key[0], r.Bytes, f[4], f[9])
+		}
+	}
+	b.Logf("nfdump's top 10 is ours; bytes differ by at most %.3f%% (flows nfcapd dropped)", 100*worst)
 }
 
 // fillNfcapd runs nfcapd on a loopback port and sends it the benchmark day as NetFlow v9.
@@ -431,7 +505,7 @@ func fillNfcapd(dir string, n int) error {
 		for i := range src.Len() {
 			if pkt := enc.add(src, i); pkt != nil {
 				_, _ = conn.Write(pkt)
-				if sent++; sent%64 == 0 {
+				if sent++; sent%32 == 0 {
 					time.Sleep(time.Millisecond) // nfcapd on the other core must keep up
 				}
 			}

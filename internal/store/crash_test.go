@@ -159,6 +159,16 @@ func TestKill9LosesAtMostTheLastFlushInterval(t *testing.T) {
 	if _, n := storedBatches(t, s); n != stored+crashBatch {
 		t.Errorf("after resuming, %d flows stored, want %d", n, stored+crashBatch)
 	}
+	// the roll-ups hold what raw holds, whatever the kill interrupted
+	now := time.Now()
+	res, err := s.Top(context.Background(), query.TopRequest{Range: query.Range{From: now.Add(-2 * time.Hour), To: now.Add(time.Hour)},
+		By: mustDims(t, "exporter"), Metric: query.Flows})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Tier == "raw" || len(res.Rows) != 1 || res.Rows[0].Flows != uint64(stored+crashBatch) {
+		t.Errorf("roll-up after resuming: tier %s, rows %+v; want %d flows", res.Tier, res.Rows, stored+crashBatch)
+	}
 }
 
 func openTestStoreRealClock(t *testing.T, dir string) *Store {

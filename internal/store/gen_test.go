@@ -20,7 +20,9 @@ type genConfig struct {
 
 // generator produces realistic flows in time order: exporters with a fixed sampling rate each,
 // destinations and sources drawn from Zipf distributions (a few hosts carry most flows),
-// well-known service ports on one side and ephemeral ports on the other, heavy-tailed sizes.
+// well-known service ports on one side and random ephemeral ports on the other, heavy-tailed
+// flow sizes, packet sizes clustered as on real links (see packetSize), and flows received when
+// an exporter with a 15 s inactive timeout and a 1 s cache scan would export them.
 type generator struct {
 	cfg       genConfig
 	r         *rand.Rand
@@ -84,15 +86,20 @@ func (g *generator) next(rec *flow.Record) {
 	if r.IntN(4) != 0 {
 		pkts = 1 + uint64(r.IntN(3))
 	}
-	bpp := uint64(40 + r.IntN(1460))
+	if g.rates[e] > 1 && r.IntN(100) < 85 {
+		pkts = 1 // sampled 1 in 100 or more, most flows show one packet
+	}
+	bpp := packetSize(r)
 	dur := int64(0)
 	if pkts > 1 {
 		dur = int64(math.Min(float64(pkts)*float64(1+r.IntN(200)), 120000))
 	}
 	*rec = flow.Record{
-		StartMs:      start,
-		EndMs:        start + dur,
-		ReceivedMs:   start + dur + int64(r.IntN(15000)),
+		StartMs: start,
+		EndMs:   start + dur,
+		// exported once inactive for 15 s, at the exporter's next 1-second cache scan, a few
+		// milliseconds of transit later
+		ReceivedMs:   ((start+dur+15000)/1000+1)*1000 + int64(2+e),
 		Exporter:     g.exporters[e],
 		ObsDomain:    uint32(e),
 		SamplingRate: g.rates[e],
@@ -121,6 +128,21 @@ func (g *generator) next(rec *flow.Record) {
 	if proto == 1 {
 		rec.SrcPort, rec.DstPort, rec.ICMPType = 0, 0, 8
 	}
+}
+
+// packetSize draws an average packet size the way links carry them: clustered at TCP
+// acknowledgements (40-66 bytes) and full frames (1500, or a little less through tunnels), a few
+// classic sizes (576, 1280), and a spread in between.
+func packetSize(r *rand.Rand) uint64 {
+	switch x := r.IntN(100); {
+	case x < 40:
+		return []uint64{40, 52, 52, 60, 64, 66}[r.IntN(6)]
+	case x < 75:
+		return []uint64{1500, 1500, 1500, 1492, 1480, 1420}[r.IntN(6)]
+	case x < 83:
+		return []uint64{576, 1280, 1360, 1440}[r.IntN(4)]
+	}
+	return uint64(67 + r.IntN(1400))
 }
 
 // batch fills b with up to n flows; it returns false when the generator is exhausted.

@@ -10,6 +10,7 @@ type metrics struct {
 	flushSeconds      prometheus.Histogram
 	compactions       *prometheus.CounterVec
 	compactSeconds    prometheus.Histogram
+	rollupSeconds     prometheus.Histogram
 	partitionsDropped *prometheus.CounterVec
 	errors            *prometheus.CounterVec
 }
@@ -30,6 +31,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Partitions merged, by tier."}, []string{"tier"}),
 		compactSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "yocho_store_compaction_seconds",
 			Help: "Time to merge one partition.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)}),
+		rollupSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "yocho_store_rollup_seconds",
+			Help: "Time to sum raw chunks into one roll-up chunk.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
 		partitionsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "yocho_store_partitions_dropped_total",
 			Help: "Partitions deleted by retention, by tier."}, []string{"tier"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "yocho_store_errors_total",
@@ -39,7 +42,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.queued, m.dropped, m.stored, m.flushes, m.flushSeconds,
-		m.compactions, m.compactSeconds, m.partitionsDropped, m.errors} {
+		m.compactions, m.compactSeconds, m.rollupSeconds, m.partitionsDropped, m.errors} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

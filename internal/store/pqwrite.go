@@ -417,37 +417,3 @@ func writeParquet(path string, cols []rawColumn, sc *pqScratch, fill func(col in
 	}
 	return nil
 }
-
-// values appends values of the current column of any type, given as uint64 (signed values as
-// their two's complement).
-func (w *pqWriter) values(v []uint64) {
-	_, width, signed, _, _ := pqPhysical(w.cols[w.cur].typ)
-	switch {
-	case width == 8 && signed:
-		w.int64s(unsafeInt64s(v))
-	case width == 8:
-		w.uint64s(v)
-	default:
-		for len(v) > 0 {
-			room := (pqPageBytes - len(w.page)) / 4
-			if room == 0 {
-				w.flushPage()
-				continue
-			}
-			n := min(room, len(v))
-			for _, x := range v[:n] {
-				if !w.haveMM {
-					w.min, w.max, w.haveMM = x, x, true
-				}
-				w.min, w.max = min(w.min, x), max(w.max, x)
-				w.page = binary.LittleEndian.AppendUint32(w.page, uint32(x))
-			}
-			w.pageVals += n
-			v = v[n:]
-		}
-	}
-}
-
-func unsafeInt64s(v []uint64) []int64 {
-	return unsafe.Slice((*int64)(unsafe.Pointer(unsafe.SliceData(v))), len(v))
-}

@@ -156,6 +156,15 @@ func (r *Reader) Top(ctx context.Context, req query.TopRequest) (*query.TopResul
 		metric = query.Bytes
 	}
 	limit := query.ClampLimit(req.Limit, query.DefaultLimit, query.MaxTopLimit)
+	if query.ChooseHeavyHitters(req.By, req.Filter) {
+		res, ok, err := r.topHeavy(ctx, req, metric, limit)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return res, nil
+		}
+	}
 	t := query.ChooseTopTier(req.By, req.Filter, req.Range, r.ret, r.now())
 	from, to := floorTime(req.From, t.Bucket), ceilTime(req.To, t.Bucket)
 	res := &query.TopResult{Tier: t.Name, From: query.FormatTime(from), To: query.FormatTime(to),

@@ -1,11 +1,6 @@
 package store
 
-import (
-	"fmt"
-	"strings"
-
-	"yocho/internal/query"
-)
+import "yocho/internal/query"
 
 // rawColumn is one column of the raw tier, in table order.
 type rawColumn struct {
@@ -52,19 +47,4 @@ func fieldColumns(f query.Field) []string {
 		return []string{f.Name + "_hi", f.Name + "_lo"}
 	}
 	return []string{f.Name}
-}
-
-// rollupSelect is the SELECT that sums the roll-up rows of source into buckets of tier t,
-// restricted by where: what merges roll-up chunks.
-func rollupSelect(t query.Tier, source, where string) string {
-	b := t.Bucket.Milliseconds()
-	sel := []string{fmt.Sprintf("(time_ms - time_ms %% %d) AS time_ms", b)}
-	grp := []string{"1"}
-	for _, c := range rollupColumns[1 : len(rollupColumns)-3] {
-		sel = append(sel, c.name)
-		grp = append(grp, fmt.Sprint(len(sel)))
-	}
-	sel = append(sel, "sum(bytes)::UBIGINT AS bytes", "sum(packets)::UBIGINT AS packets", "sum(flows)::UBIGINT AS flows")
-	return "SELECT " + strings.Join(sel, ", ") + " FROM " + source + " WHERE " + where +
-		" GROUP BY " + strings.Join(grp, ", ") + " ORDER BY time_ms"
 }

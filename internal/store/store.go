@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,14 +84,21 @@ type Store struct {
 	m   *metrics
 	now func() time.Time
 
-	pool  flow.Pool
-	queue chan *flow.Batch
+	pool  stagePool
+	queue chan *stage
 	syncs chan chan error
 	stop  chan struct{}
 	wg    sync.WaitGroup
 
 	mu      sync.Mutex // guards running
 	running bool
+
+	// cmu serialises the compactor's work on the writer's DuckDB connection: roll-ups, merges.
+	cmu    sync.Mutex
+	heavyK int // heavy hitters kept per hour and metric (defaultHeavyK)
+	// rolled is the highest raw chunk number that every roll-up tier holds: raw chunks above it
+	// must not be merged away yet.
+	rolled atomic.Int64
 
 	w      *writer
 	reader *Reader
@@ -138,8 +146,8 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Store, error
 		depth = 4
 	}
 	return &Store{
-		cfg: cfg, log: log, m: m, now: time.Now,
-		queue: make(chan *flow.Batch, depth),
+		cfg: cfg, log: log, m: m, now: time.Now, heavyK: defaultHeavyK,
+		queue: make(chan *stage, depth),
 		syncs: make(chan chan error),
 		stop:  make(chan struct{}),
 	}, nil
@@ -187,37 +195,52 @@ func (s *Store) Stop() {
 	s.mu.Unlock()
 	close(s.stop)
 	s.wg.Wait()
+	s.cmu.Lock()
+	if err := s.rollUp(); err != nil {
+		s.log.Error("store: roll-up", "err", err)
+	}
+	s.cmu.Unlock()
 	s.w.close()
 	s.reader.Close()
 }
 
-// Consume queues a copy of b for writing. It never blocks: when the queue is full the flows are
-// dropped and counted.
+// Consume queues a copy of b for writing, converted to the raw tier's columns (see stage). It
+// never blocks: when the queue is full the flows are dropped and counted.
 func (s *Store) Consume(b *flow.Batch) {
 	n := b.Len()
 	if n == 0 {
 		return
 	}
-	c := s.pool.Get()
-	c.AppendBatch(b)
+	if len(s.queue) == cap(s.queue) { // full: do not even copy
+		s.m.dropped.WithLabelValues("queue_full").Add(float64(n))
+		return
+	}
+	c := s.pool.get()
+	c.add(b)
 	select {
 	case s.queue <- c:
 		s.m.queued.Add(float64(n))
 	default:
-		s.pool.Put(c)
+		s.pool.put(c)
 		s.m.dropped.WithLabelValues("queue_full").Add(float64(n))
 	}
 }
 
-// Sync writes every flow consumed so far to disk and returns once it is readable.
+// Sync writes every flow consumed so far to disk, sums it into the roll-ups, and returns once
+// every tier can read it.
 func (s *Store) Sync() error {
 	ch := make(chan error, 1)
 	select {
 	case s.syncs <- ch:
-		return <-ch
+		if err := <-ch; err != nil {
+			return err
+		}
 	case <-s.stop:
 		return errors.New("store: stopped")
 	}
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return s.rollUp()
 }
 
 // Reader is the store's query side.
@@ -242,8 +265,8 @@ func (s *Store) writeLoop() {
 	defer s.wg.Done()
 	tick := time.NewTicker(s.cfg.FlushInterval)
 	defer tick.Stop()
-	take := func(b *flow.Batch) {
-		s.m.queued.Sub(float64(b.Len()))
+	take := func(b *stage) {
+		s.m.queued.Sub(float64(b.len()))
 		s.w.append(b) // the writer owns b now
 		if s.w.nrows >= s.cfg.FlushRows {
 			s.flush()
@@ -298,9 +321,23 @@ func (s *Store) compactLoop(ctx context.Context) {
 	defer s.wg.Done()
 	tick := time.NewTicker(s.cfg.CompactInterval)
 	defer tick.Stop()
+	roll := time.NewTicker(s.cfg.FlushInterval)
+	defer roll.Stop()
 	var superseded []string
+	// what a crash left un-summed is summed first
+	s.cmu.Lock()
+	if err := s.rollUp(); err != nil {
+		s.log.Error("store: roll-up", "err", err)
+	}
+	s.cmu.Unlock()
 	for {
 		select {
+		case <-roll.C:
+			s.cmu.Lock()
+			if err := s.rollUp(); err != nil {
+				s.log.Error("store: roll-up", "err", err)
+			}
+			s.cmu.Unlock()
 		case <-tick.C:
 			// files superseded by the previous pass are deleted now: readers that listed them
 			// before have had a whole interval to finish
@@ -329,8 +366,11 @@ func (s *Store) compactLoop(ctx context.Context) {
 func (s *Store) ApplyRetention() error {
 	now := s.now()
 	var errs []error
-	for _, t := range query.Tiers {
+	for _, t := range allTiers() {
 		keep := s.cfg.Retention[t.Name]
+		if strings.HasPrefix(t.Name, "hh-") { // heavy hitters: as long as raw
+			keep = s.cfg.Retention[query.TierRaw.Name]
+		}
 		if keep <= 0 {
 			continue
 		}
@@ -368,9 +408,15 @@ func dropPartition(p partition) error {
 // live file, and open ones with MergeChunks chunks or more (all of them when force). It returns
 // the files it superseded, which the caller deletes once no reader can still be reading them.
 func (s *Store) Compact(force bool) ([]string, error) {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
 	now := s.now()
 	var superseded []string
 	var errs []error
+	if err := s.rollUp(); err != nil {
+		errs = append(errs, err)
+	}
+	rolled := s.rolled.Load()
 	for _, t := range query.Tiers {
 		parts, err := listPartitions(s.cfg.Dir, t)
 		if err != nil {
@@ -386,7 +432,7 @@ func (s *Store) Compact(force bool) ([]string, error) {
 			closed := p.end().Add(2 * time.Minute).Before(now)
 			// a closed partition is merged even from one chunk: merged raw files are sorted
 			need := pf.chunks >= s.cfg.MergeChunks || (closed || force) && pf.chunks > 0
-			if !need {
+			if !need || t.Bucket <= time.Minute && pf.maxSeq > rolled { // chunks not rolled up yet stay
 				continue
 			}
 			start := time.Now()
@@ -400,6 +446,18 @@ func (s *Store) Compact(force bool) ([]string, error) {
 			superseded = append(superseded, pf.superseded...)
 		}
 	}
+	// the heavy hitters of every raw partition merged and without newer chunks
+	parts, err := listPartitions(s.cfg.Dir, query.TierRaw)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, p := range parts {
+		sup, err := s.buildHeavy(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("heavy hitters of %s: %w", p.name, err))
+		}
+		superseded = append(superseded, sup...)
+	}
 	return superseded, errors.Join(errs...)
 }
 
@@ -407,7 +465,7 @@ func (s *Store) Compact(force bool) ([]string, error) {
 // disk. Superseded files are deleted too: no reader of this process exists yet.
 func recoverDir(root string) (int64, error) {
 	var maxSeq int64
-	for _, t := range query.Tiers {
+	for _, t := range allTiers() {
 		dir := filepath.Join(root, t.Name)
 		ents, err := os.ReadDir(dir)
 		if err != nil {
@@ -459,7 +517,7 @@ func recoverDir(root string) (int64, error) {
 // DiskUsage is the bytes of live files in each tier.
 func DiskUsage(root string) (map[string]int64, error) {
 	out := map[string]int64{}
-	for _, t := range query.Tiers {
+	for _, t := range allTiers() {
 		parts, err := listPartitions(root, t)
 		if err != nil {
 			return nil, err

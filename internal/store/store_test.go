@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -359,6 +360,13 @@ func TestQueriesExact(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if tc.tier == "raw" && query.ChooseHeavyHitters(tc.req.By, tc.req.Filter) {
+			// merged hours have heavy hitters now: same answer, another source
+			if res.Tier != "hh" {
+				t.Errorf("%s: tier %s after merging, want hh", tc.name, res.Tier)
+			}
+			res.Tier = "raw"
+		}
 		if j, _ := json.Marshal(res); string(j) != answers[tc.name] {
 			t.Errorf("%s changed after merging:\n%s\n%s", tc.name, j, answers[tc.name])
 		}
@@ -471,5 +479,97 @@ func TestConsumeNeverBlocks(t *testing.T) {
 	}
 	if dropped != 6*4096 {
 		t.Errorf("dropped %v flows, want %d (10 batches into a queue of 4)", dropped, 6*4096)
+	}
+}
+
+// TestHeavyHittersExact checks that top-N by address answered from pruned per-hour heavy hitters
+// is the raw answer, or falls back to raw when the pruning could have changed it.
+func TestHeavyHittersExact(t *testing.T) {
+	s := openTestStore(t, t.TempDir())
+	s.heavyK = 40 // prune hard: thousands of hosts an hour
+	g := newGenerator(genConfig{Flows: 60_000, StartMs: testNow.Add(-3 * time.Hour).UnixMilli(), SpanMs: 3*3600_000 - 1, Seed: 3, Exporters: 4, Hosts: 2000})
+	var recs []flow.Record
+	var rec flow.Record
+	for range 60_000 {
+		g.next(&rec)
+		recs = append(recs, rec)
+	}
+	ingest(t, s, recs)
+	if _, err := s.Compact(true); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	always := mustFilter(t, "bytes >= 0") // any filter: read raw flows
+	used := map[string]int{}
+	for _, by := range []string{"dst_addr", "src_addr"} {
+		for _, m := range []query.Metric{query.Bytes, query.Packets, query.Flows, query.BPS} {
+			for _, rg := range []query.Range{
+				{From: testNow.Add(-3 * time.Hour), To: testNow},
+				{From: testNow.Add(-150*time.Minute - 7*time.Second), To: testNow.Add(-10 * time.Minute)},
+			} {
+				for _, limit := range []int{1, 10} {
+					req := query.TopRequest{Range: rg, By: mustDims(t, by), Metric: m, Limit: limit}
+					got, err := s.Top(ctx, req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					req.Filter = always
+					want, err := s.Top(ctx, req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					used[got.Tier]++
+					if want.Tier != "raw" || len(want.Rows) != limit || !reflect.DeepEqual(got.Rows, want.Rows) || got.From != want.From || got.To != want.To {
+						t.Errorf("top %d %s by %s over %v (tier %s):\n got %+v\nwant %+v", limit, by, m, rg, got.Tier, got.Rows, want.Rows)
+					}
+				}
+			}
+		}
+	}
+	if used["hh"] == 0 {
+		t.Errorf("no answer came from the heavy hitters: %v", used)
+	}
+	t.Logf("answers by source: %v", used)
+}
+
+// TestGeneratorFlowsRoundTrip writes the benchmark generator's flows, merges them (sorted,
+// compressed), and reads every field of every flow back.
+func TestGeneratorFlowsRoundTrip(t *testing.T) {
+	s := openTestStore(t, t.TempDir())
+	from := testNow.Add(-2 * time.Hour)
+	g := newGenerator(genConfig{Flows: 30_000, StartMs: from.UnixMilli(), SpanMs: 2*3600_000 - 20_000, Seed: 11, Exporters: 8, Hosts: 5000})
+	want := map[string]int{}
+	var recs []flow.Record
+	var rec flow.Record
+	for range 30_000 {
+		g.next(&rec)
+		rec.VLAN, rec.MPLSLabel, rec.ForwardingStatus, rec.SamplerID = uint16(rec.SrcPort%7), uint32(rec.DstPort)<<4, 64, uint32(rec.ObsDomain%3)
+		recs = append(recs, rec)
+		r := rec
+		row := query.FlowRow{Start: time.UnixMilli(r.StartMs).UTC(), End: time.UnixMilli(r.EndMs).UTC(), Received: time.UnixMilli(r.ReceivedMs).UTC(),
+			Exporter: r.Exporter.String(), ObsDomain: r.ObsDomain, SamplerID: r.SamplerID, SamplingRate: r.SamplingRate, InIf: r.InIf, OutIf: r.OutIf,
+			SrcAddr: r.SrcAddr.String(), DstAddr: r.DstAddr.String(), NextHop: r.NextHop.String(), SrcPort: r.SrcPort, DstPort: r.DstPort,
+			Proto: query.ProtoName(r.Proto), TCPFlags: r.TCPFlags, ToS: r.ToS, ICMPType: r.ICMPType, ICMPCode: r.ICMPCode,
+			Bytes: r.ScaledBytes(), Packets: r.ScaledPackets(), SrcAS: r.SrcAS, DstAS: r.DstAS, SrcMask: r.SrcMask, DstMask: r.DstMask,
+			VLAN: r.VLAN, Direction: query.DirectionName(r.Direction), ForwardingStatus: r.ForwardingStatus, MPLSLabel: r.MPLSLabel}
+		want[fmt.Sprintf("%+v", row)]++
+	}
+	ingest(t, s, recs)
+	if _, err := s.Compact(true); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Flows(context.Background(), query.FlowsRequest{Range: query.Range{From: from, To: testNow}, Limit: query.MaxFlows})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Flows) != len(recs) {
+		t.Fatalf("read %d flows back, wrote %d", len(res.Flows), len(recs))
+	}
+	for _, f := range res.Flows {
+		k := fmt.Sprintf("%+v", f)
+		if want[k] == 0 {
+			t.Fatalf("read back a flow that was not written:\n%s", k)
+		}
+		want[k]--
 	}
 }
