@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"path"
@@ -27,9 +28,17 @@ func FS() fs.FS { return files }
 // Handler serves the console. Files under /static/ and /vendor/ are served as they are; any other
 // path that is not a file (/explore, /alerts/42...) answers index.html, whose script routes on the
 // path, so that every page of the console has a URL that can be shared and reloaded.
+//
+// index.html names the files under /v/VERSION/ (VERSION: a hash of every embedded file), and
+// those answers may be cached for good ("immutable"): a browser then loads the console's scripts
+// from its cache and its compiled-code cache without asking the server again, and a new binary
+// with other files has another VERSION. The modules import each other by relative paths, so they
+// stay under the same VERSION. The plain /static/ and /vendor/ paths answer too, revalidated.
 func Handler() http.Handler {
 	static := http.FileServerFS(files)
 	etags := entityTags()
+	version := Version()
+	index := versionedIndex(version)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
@@ -37,9 +46,18 @@ func Handler() http.Handler {
 			return
 		}
 		p := path.Clean("/" + r.URL.Path)
+		cache := "no-cache" // the files change only with the binary: let the browser revalidate, cheaply
+		if rest, ok := strings.CutPrefix(p, "/v/"); ok {
+			v, file, _ := strings.Cut(rest, "/")
+			if v == version {
+				cache = "public, max-age=31536000, immutable"
+			}
+			p = "/" + file
+			r = r.Clone(r.Context())
+			r.URL.Path = p
+		}
 		if strings.HasPrefix(p, "/static/") || strings.HasPrefix(p, "/vendor/") {
-			// The files change only with the binary: let the browser revalidate, cheaply.
-			w.Header().Set("Cache-Control", "no-cache")
+			w.Header().Set("Cache-Control", cache)
 			w.Header().Set("X-Content-Type-Options", "nosniff")
 			if tag, ok := etags[strings.TrimPrefix(p, "/")]; ok {
 				w.Header().Set("ETag", tag) // lets a revalidation answer 304
@@ -57,8 +75,36 @@ func Handler() http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
-		_, _ = w.Write(indexHTML)
+		_, _ = w.Write(index)
 	})
+}
+
+// Version is a hash of every embedded file: the console's files are named under /v/VERSION/.
+func Version() string {
+	h := sha256.New()
+	_ = fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := files.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s %d\n", name, len(data))
+		h.Write(data)
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil)[:6])
+}
+
+// versionedIndex is index.html with its references to /static/ and /vendor/ moved under
+// /v/VERSION/.
+func versionedIndex(version string) []byte {
+	s := string(indexHTML)
+	for _, dir := range []string{"/static/", "/vendor/"} {
+		s = strings.ReplaceAll(s, `="`+dir, `="/v/`+version+dir)
+	}
+	return []byte(s)
 }
 
 // entityTags hashes every embedded file once: embedded files have no modification time, so the

@@ -34,14 +34,25 @@ func TestEveryReferenceResolves(t *testing.T) {
 		queue = append(queue, r[1])
 	}
 	imports := regexp.MustCompile(`(?m)^import [^'"]*['"]([^'"]+)['"]`)
+	version := "/v/" + Version()
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = queue[1:]
+		if !strings.HasPrefix(p, version+"/") {
+			if strings.HasPrefix(p, "/static/") || strings.HasPrefix(p, "/vendor/") {
+				t.Errorf("index.html names %s without the version: browsers would revalidate it at every load", p)
+			}
+			continue
+		}
+		rec := get(t, h, p)
+		if cc := rec.Header().Get("Cache-Control"); !strings.Contains(cc, "immutable") {
+			t.Errorf("GET %s: Cache-Control %q, want it cached for good", p, cc)
+		}
+		p = strings.TrimPrefix(p, version)
 		if seen[p] || !strings.HasPrefix(p, "/static/") && !strings.HasPrefix(p, "/vendor/") {
 			continue
 		}
 		seen[p] = true
-		rec := get(t, h, p)
 		if rec.Code != http.StatusOK {
 			t.Errorf("GET %s: %d", p, rec.Code)
 			continue
@@ -51,7 +62,7 @@ func TestEveryReferenceResolves(t *testing.T) {
 		}
 		if path.Ext(p) == ".js" && strings.HasPrefix(p, "/static/") {
 			for _, m := range imports.FindAllStringSubmatch(rec.Body.String(), -1) {
-				queue = append(queue, path.Join(path.Dir(p), m[1]))
+				queue = append(queue, path.Join(version, path.Dir(p), m[1]))
 			}
 		}
 	}
@@ -84,6 +95,13 @@ func TestRoutesAndRevalidation(t *testing.T) {
 	h.ServeHTTP(again, req)
 	if again.Code != http.StatusNotModified {
 		t.Errorf("revalidation with the ETag: %d, want 304", again.Code)
+	}
+	// A page of an older binary asks for its version's files: it gets today's, revalidated.
+	if rec := get(t, h, "/v/000000000000/static/app.js"); rec.Code != 200 || rec.Header().Get("Cache-Control") != "no-cache" {
+		t.Errorf("GET an old version's file: %d, Cache-Control %q; want 200, no-cache", rec.Code, rec.Header().Get("Cache-Control"))
+	}
+	if rec := get(t, h, "/v/"+Version()+"/static/nope.js"); rec.Code != http.StatusNotFound {
+		t.Errorf("GET a versioned file that is not there: %d, want 404", rec.Code)
 	}
 	post := httptest.NewRecorder()
 	h.ServeHTTP(post, httptest.NewRequest(http.MethodPost, "/", nil))

@@ -45,6 +45,7 @@ func TestDDoSEndToEnd(t *testing.T) {
 					continue
 				}
 				truths++
+				t.Logf("%s (%s): latency %s, end lag %s", m.Truth, m.Vector, seconds(m.Latency), seconds(m.EndLag))
 				if !m.Detected {
 					t.Errorf("%s (%s) not detected", m.Truth, m.Vector)
 				}
@@ -60,11 +61,19 @@ func TestDDoSEndToEnd(t *testing.T) {
 			}
 			for _, r := range rep.Rows {
 				if r.Kind == "ddos" && r.Vector == "*" && tc.speed == "1" && (r.LatencyP95 == nil || *r.LatencyP95 > 2) {
-					t.Errorf("latency p95 %v s, want at most 2", r.LatencyP95)
+					t.Errorf("latency p95 %s, want at most 2 s", seconds(r.LatencyP95))
 				}
 			}
 		})
 	}
+}
+
+// seconds writes an optional figure of seconds.
+func seconds(s *float64) string {
+	if s == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%.1f s", *s)
 }
 
 func envOr(k, def string) string {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"yocho/internal/config"
 	"yocho/internal/eval"
 	"yocho/internal/simulate"
 )
@@ -20,7 +21,7 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 	truthPath := fs.String("truth", "", "ground truth `file` written by yocho simulate --truth (required)")
 	server := fs.String("server", "http://127.0.0.1:8080", "yocho `URL` whose /api/v1/alerts is read")
 	alertsPath := fs.String("alerts", "", "read the alerts from this JSON `file` instead of a server")
-	token := fs.String("token", os.Getenv("YOCHO_TOKEN"), "API bearer `token` (default $YOCHO_TOKEN)")
+	token := fs.String("token", os.Getenv(config.TokenEnv), "API bearer `token` (default $"+config.TokenEnv+")")
 	format := fs.String("format", "table", "output `format`: table or json")
 	slack := fs.Duration("slack", 2*time.Minute, "widen each truth's time span by this on both sides when matching")
 	if err := fs.Parse(args); err != nil {

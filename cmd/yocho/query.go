@@ -62,7 +62,7 @@ func runQuery(args []string, stdout, stderr io.Writer) int {
 	data := fs.String("data", "", "store directory (default: storage.path of -c, else ./yocho-data)")
 	cfgPath := fs.String("c", "", "configuration `file`, for storage.path and retention")
 	server := fs.String("server", "", "ask a running yocho at this URL instead of reading files")
-	token := fs.String("token", os.Getenv("YOCHO_TOKEN"), "bearer token for --server (default $YOCHO_TOKEN)")
+	token := fs.String("token", os.Getenv(config.TokenEnv), "bearer token for --server (default $"+config.TokenEnv+")")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

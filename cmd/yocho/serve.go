@@ -121,7 +121,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	// HTTP: API, metrics, UI.
-	server := api.New(api.Config{Listen: string(cfg.Listen.HTTP)}, reg, log.With("component", "api"))
+	// The token is required beyond loopback: config.Load refuses a configuration without one.
+	server := api.New(api.Config{Listen: string(cfg.Listen.HTTP), Token: cfg.HTTP.Token.Value()}, reg, log.With("component", "api"))
 	api.MountExporters(server, collector)
 	api.MountFlows(server, flowStore, nil)
 	api.MountAlerts(server, detection.alerts)

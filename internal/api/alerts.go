@@ -3,10 +3,12 @@ package api
 import (
 	"errors"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
 	"yocho/internal/alert"
+	"yocho/internal/query"
 )
 
 // AlertSource is what the alerts API reads: the alert.Manager.
@@ -15,9 +17,11 @@ type AlertSource interface {
 	Get(id string) (alert.Alert, error)
 }
 
-// MountAlerts serves GET /api/v1/alerts?state=&kind=&direction=&since=&limit= (a JSON array,
-// newest first, without series and sample flows) and GET /api/v1/alerts/{id} (the whole report: time series and
-// evidence). since is RFC 3339 or a duration back from now ("15m").
+// MountAlerts serves GET /api/v1/alerts?state=&kind=&direction=&since=&limit=&view= (a JSON array,
+// newest first, without series and sample flows; view=summary leaves the evidence out too, see
+// AlertSummary) and GET /api/v1/alerts/{id} (the whole report: time series and
+// evidence). since is read as the flow queries read it (query.ParseTime): an RFC 3339 time or a
+// duration back from now ("15m", "36h", "7d").
 func MountAlerts(s *Server, src AlertSource) {
 	s.Mount("GET /api/v1/alerts", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -35,9 +39,9 @@ func MountAlerts(s *Server, src AlertSource) {
 			return
 		}
 		if v := q.Get("since"); v != "" {
-			t, err := parseSince(v, time.Now())
+			t, err := query.ParseTime(v, time.Now())
 			if err != nil {
-				WriteError(w, http.StatusBadRequest, "since %q: want an RFC 3339 time or a duration such as 15m", v)
+				WriteError(w, http.StatusBadRequest, "since: %v", err)
 				return
 			}
 			f.Since = t
@@ -50,7 +54,19 @@ func MountAlerts(s *Server, src AlertSource) {
 			}
 			f.Limit = n
 		}
-		WriteJSON(w, http.StatusOK, src.List(f))
+		list := src.List(f)
+		switch v := q.Get("view"); v {
+		case "", "full":
+			WriteJSON(w, http.StatusOK, list)
+		case "summary":
+			out := make([]AlertSummary, len(list))
+			for i := range list {
+				out[i] = summarize(&list[i])
+			}
+			WriteJSON(w, http.StatusOK, out)
+		default:
+			WriteError(w, http.StatusBadRequest, "view %q: want full or summary", v)
+		}
 	})
 	s.Mount("GET /api/v1/alerts/{id}", func(w http.ResponseWriter, r *http.Request) {
 		a, err := src.Get(r.PathValue("id"))
@@ -66,13 +82,34 @@ func MountAlerts(s *Server, src AlertSource) {
 	})
 }
 
-func parseSince(v string, now time.Time) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		return time.Time{}, errors.New("bad since")
-	}
-	return now.Add(-d), nil
+// AlertSummary is an alert without its evidence (threat reasons, thresholds crossed, top sources,
+// ports, AS numbers, exporters, interfaces, packet sizes, mitigation): what a list shows, about
+// a seventh of the size. GET /api/v1/alerts/{id} gives the rest.
+type AlertSummary struct {
+	ID              string       `json:"id"`
+	Kind            string       `json:"kind"`
+	Key             string       `json:"key"`
+	Direction       string       `json:"direction"`
+	State           alert.State  `json:"state"`
+	ThreatLevel     int          `json:"threat_level"`
+	Victims         []netip.Addr `json:"victims"`
+	Prefix          netip.Prefix `json:"prefix,omitzero"`
+	Hostgroup       string       `json:"hostgroup,omitempty"`
+	Customer        string       `json:"customer,omitempty"`
+	Vector          string       `json:"vector"`
+	PeakBps         float64      `json:"peak_bps"`
+	PeakPps         float64      `json:"peak_pps"`
+	CurrentBps      float64      `json:"current_bps"`
+	CurrentPps      float64      `json:"current_pps"`
+	DistinctSources uint64       `json:"distinct_sources"`
+	StartedAt       time.Time    `json:"started_at"`
+	UpdatedAt       time.Time    `json:"updated_at"`
+	EndedAt         *time.Time   `json:"ended_at"`
+}
+
+func summarize(a *alert.Alert) AlertSummary {
+	return AlertSummary{ID: a.ID, Kind: a.Kind, Key: a.Key, Direction: a.Direction, State: a.State, ThreatLevel: a.ThreatLevel,
+		Victims: a.Victims, Prefix: a.Prefix, Hostgroup: a.Hostgroup, Customer: a.Customer, Vector: a.Vector,
+		PeakBps: a.PeakBps, PeakPps: a.PeakPps, CurrentBps: a.CurrentBps, CurrentPps: a.CurrentPps,
+		DistinctSources: a.DistinctSources, StartedAt: a.StartedAt, UpdatedAt: a.UpdatedAt, EndedAt: a.EndedAt}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"testing"
 	"time"
 
@@ -55,6 +56,21 @@ func TestAlertsAPI(t *testing.T) {
 	if len(list) != 1 || list[0].ID != id {
 		t.Fatalf("since 1h: %+v", list)
 	}
+	// since as the flow queries read it: a duration (also in days) or an RFC 3339 time.
+	for _, tc := range []struct {
+		since string
+		want  int
+	}{
+		{"90m", 1}, {"3h", 2}, {"1d", 2}, {"0.01d", 1},
+		{time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), 1},
+		{time.Now().Add(-3 * time.Hour).UTC().Format(time.RFC3339Nano), 2},
+		{time.Now().Add(-3 * time.Hour).In(time.FixedZone("JST", 9*3600)).Format(time.RFC3339), 2},
+	} {
+		get("/api/v1/alerts?since="+url.QueryEscape(tc.since), 200, &list)
+		if len(list) != tc.want {
+			t.Errorf("since %s: %d alerts, want %d", tc.since, len(list), tc.want)
+		}
+	}
 	get("/api/v1/alerts?kind=cnc", 200, &list)
 	if len(list) != 0 {
 		t.Fatalf("kind cnc: %+v", list)
@@ -71,6 +87,19 @@ func TestAlertsAPI(t *testing.T) {
 	if raw["victims"].([]any)[0] != "198.51.100.7" || raw["state"] != "ongoing" || raw["ended_at"] != nil {
 		t.Errorf("alert JSON = %v", raw)
 	}
+	// The summary view: the list's fields without the evidence.
+	var sums []map[string]any
+	get("/api/v1/alerts?state=ongoing&view=summary", 200, &sums)
+	if len(sums) != 1 || sums[0]["id"] != id || sums[0]["vector"] != string(alert.VectorUDPFlood) || sums[0]["threat_level"] == nil ||
+		sums[0]["victims"].([]any)[0] != "198.51.100.7" || sums[0]["peak_bps"] != 1e9 {
+		t.Errorf("summary = %v", sums)
+	}
+	for _, k := range []string{"top_sources", "threat_reasons", "crossed", "interfaces", "mitigation"} {
+		if _, ok := sums[0][k]; ok {
+			t.Errorf("the summary has the evidence %q", k)
+		}
+	}
+	get("/api/v1/alerts?view=all", 400, nil)
 	get("/api/v1/alerts/nope", 404, nil)
 	get("/api/v1/alerts?state=maybe", 400, nil)
 	get("/api/v1/alerts?since=yesterday", 400, nil)

@@ -3,9 +3,11 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"yocho/internal/query"
@@ -36,7 +38,7 @@ func MountFlows(s *Server, st FlowStore, now func() time.Time) {
 			writeBadRequest(w, err)
 			return
 		}
-		answer(w, r, func(ctx context.Context) (any, error) { return st.Top(ctx, req) })
+		s.answerCached(w, r, "top", req.By, req.Metric, req.Limit, 0, req.Filter, func(ctx context.Context) (any, error) { return st.Top(ctx, req) })
 	})
 	s.Mount("GET /api/v1/flows/series", func(w http.ResponseWriter, r *http.Request) {
 		req, err := ParseSeriesRequest(r.URL.Query(), now())
@@ -44,7 +46,7 @@ func MountFlows(s *Server, st FlowStore, now func() time.Time) {
 			writeBadRequest(w, err)
 			return
 		}
-		answer(w, r, func(ctx context.Context) (any, error) { return st.Series(ctx, req) })
+		s.answerCached(w, r, "series", req.By, req.Metric, req.Limit, req.Bucket, req.Filter, func(ctx context.Context) (any, error) { return st.Series(ctx, req) })
 	})
 	s.Mount("GET /api/v1/flows", func(w http.ResponseWriter, r *http.Request) {
 		req, err := ParseFlowsRequest(r.URL.Query(), now())
@@ -52,7 +54,7 @@ func MountFlows(s *Server, st FlowStore, now func() time.Time) {
 			writeBadRequest(w, err)
 			return
 		}
-		answer(w, r, func(ctx context.Context) (any, error) { return st.Flows(ctx, req) })
+		s.answerCached(w, r, "flows", nil, "", req.Limit, 0, req.Filter, func(ctx context.Context) (any, error) { return st.Flows(ctx, req) })
 	})
 }
 
@@ -76,10 +78,25 @@ func writeBadRequest(w http.ResponseWriter, err error) {
 // queryTimeout bounds one query.
 const queryTimeout = 60 * time.Second
 
-func answer(w http.ResponseWriter, r *http.Request, run func(ctx context.Context) (any, error)) {
+// answerCached answers a flow query through the server's query cache. The key is the query
+// normalised: the route, the fields, metric, limit and bucket as parsed, the filter as written
+// (trimmed), and since and until as written (trimmed), so that "since=6h" asked twice within the
+// cache's TTL is one query; an answer is reused for that TTL at most.
+func (s *Server) answerCached(w http.ResponseWriter, r *http.Request, route string, by []query.Field, metric query.Metric,
+	limit int, bucket time.Duration, f *query.Filter, run func(ctx context.Context) (any, error)) {
+	q := r.URL.Query()
+	var key strings.Builder
+	fmt.Fprintf(&key, "%s\x00%s\x00%d\x00%d", route, metric, limit, bucket)
+	for _, d := range by {
+		key.WriteString("\x00" + d.Name)
+	}
+	fmt.Fprintf(&key, "\x00since=%s\x00until=%s\x00filter=%s",
+		strings.TrimSpace(q.Get("since")), strings.TrimSpace(q.Get("until")), strings.TrimSpace(f.String()))
 	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
 	defer cancel()
-	res, err := run(ctx)
+	res, outcome, err := s.cache.do(ctx, key.String(), run)
+	s.m.cache.WithLabelValues(outcome).Inc()
+	w.Header().Add("Server-Timing", "cache;desc="+outcome)
 	if err != nil {
 		WriteError(w, http.StatusInternalServerError, "%v", err)
 		return

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,6 +26,10 @@ type Config struct {
 	Listen string // host:port; empty disables the server
 	// Token is the bearer token the API requires. It must be set when Listen is not loopback.
 	Token string
+	// CacheTTL is how long the answer of a flow query is reused for identical queries (same
+	// parameters, relative times included as written); 0 means DefaultCacheTTL, a negative value
+	// turns the cache off. Identical queries running at the same time always share one run.
+	CacheTTL time.Duration
 }
 
 // Server serves the API, the metrics and the UI.
@@ -36,14 +41,53 @@ type Server struct {
 	ln     net.Listener
 	served chan struct{}
 	routes []string // every pattern given to Mount, in order: checked against the OpenAPI document
+	cache  *queryCache
+	m      metrics
 }
 
-// New returns a server that serves metrics from gatherer. It does no I/O.
+// metrics are the server's own: how long each route takes, and what the query cache did.
+type metrics struct {
+	duration *prometheus.HistogramVec
+	cache    *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) metrics {
+	m := metrics{
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "yocho_api_request_duration_seconds",
+			Help:    "Time from a request to its answer's headers, by route (the pattern served).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"route"}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "yocho_api_query_cache_requests_total",
+			Help: "Flow queries by what the cache did: hit (a fresh earlier answer), shared (joined an identical running query), miss (ran), off (not cached).",
+		}, []string{"result"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.duration, m.cache} {
+			if err := reg.Register(c); err != nil {
+				var are prometheus.AlreadyRegisteredError
+				if !errors.As(err, &are) {
+					panic(err) // a programming error: two metrics of the same name and other labels
+				}
+			}
+		}
+	}
+	return m
+}
+
+// New returns a server that serves metrics from gatherer. When gatherer is also a Registerer
+// (a *prometheus.Registry), the server's own metrics are registered on it. It does no I/O.
 func New(cfg Config, gatherer prometheus.Gatherer, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: log}
+	ttl := cfg.CacheTTL
+	if ttl == 0 {
+		ttl = DefaultCacheTTL
+	}
+	reg, _ := gatherer.(prometheus.Registerer)
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: log, cache: newQueryCache(ttl), m: newMetrics(reg)}
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
@@ -53,11 +97,49 @@ func New(cfg Config, gatherer prometheus.Gatherer, log *slog.Logger) *Server {
 	return s
 }
 
-// Mount serves pattern (as http.ServeMux reads it, e.g. "GET /api/v1/exporters") with h.
+// Mount serves pattern (as http.ServeMux reads it, e.g. "GET /api/v1/exporters") with h, timed:
+// the answer carries a Server-Timing header ("app;dur=MS", the time to its headers) that the
+// browser shows, and yocho_api_request_duration_seconds counts it by route.
 func (s *Server) Mount(pattern string, h http.HandlerFunc) {
 	s.routes = append(s.routes, pattern)
-	s.mux.HandleFunc(pattern, h)
+	obs := s.m.duration.WithLabelValues(pattern)
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		tw := &timedWriter{ResponseWriter: w, start: time.Now()}
+		h(tw, r)
+		tw.stamp()
+		obs.Observe(tw.took.Seconds())
+	})
 }
+
+// timedWriter adds the Server-Timing header just before the answer's headers go out.
+type timedWriter struct {
+	http.ResponseWriter
+	start time.Time
+	took  time.Duration
+	sent  bool
+}
+
+func (w *timedWriter) stamp() {
+	if w.sent {
+		return
+	}
+	w.sent = true
+	w.took = time.Since(w.start)
+	w.Header().Add("Server-Timing", fmt.Sprintf("app;dur=%.1f", float64(w.took.Microseconds())/1000))
+}
+
+func (w *timedWriter) WriteHeader(code int) {
+	w.stamp()
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *timedWriter) Write(b []byte) (int, error) {
+	w.stamp()
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *timedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Routes lists the patterns given to Mount so far, in order.
 func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
@@ -72,7 +154,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return nil
 	}
 	if s.cfg.Token == "" && !IsLoopback(s.cfg.Listen) {
-		return errors.New("http: listening beyond loopback needs a token (http_token in the config)")
+		return errors.New("http: listening beyond loopback needs a bearer token (http.token in the config, or YOCHO_HTTP_TOKEN)")
 	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"gopkg.in/yaml.v3"
 )
@@ -16,6 +17,7 @@ import (
 // Config is the whole configuration file.
 type Config struct {
 	Listen     Listen     `yaml:"listen"`
+	HTTP       HTTP       `yaml:"http"` // the API's bearer token (http.go)
 	Exporters  Exporters  `yaml:"exporters"`
 	Storage    Storage    `yaml:"storage"`
 	Networks   Networks   `yaml:"networks"`
@@ -42,18 +44,25 @@ func Default() Config {
 	}
 }
 
-// Load reads and validates the file at path. An empty path gives the defaults.
+// Load reads and validates the file at path; an empty path gives the defaults. It then reads
+// the HTTP API's token from http.token_file or the environment (YOCHO_HTTP_TOKEN), and fails when
+// HTTP listens beyond loopback without one.
 func Load(path string) (Config, error) {
-	if path == "" {
-		return Default(), nil
+	cfg := Default()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, err
+		}
+		if cfg, err = Parse(data); err != nil {
+			return Config{}, fmt.Errorf("%s: %w", path, err)
+		}
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
+	if err := cfg.resolveHTTP(os.Getenv, os.ReadFile, filepath.Dir(path)); err != nil {
+		if path != "" {
+			err = fmt.Errorf("%s: %w", path, err)
+		}
 		return Config{}, err
-	}
-	cfg, err := Parse(data)
-	if err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil
 }
@@ -75,7 +84,7 @@ func Parse(data []byte) (Config, error) {
 
 // validate checks what no single value can check alone.
 func (c *Config) validate() error {
-	for _, check := range []func() error{c.Listen.validate, c.Exporters.validate, c.Storage.validate,
+	for _, check := range []func() error{c.Listen.validate, c.HTTP.validate, c.Exporters.validate, c.Storage.validate,
 		c.Networks.validate, c.Detection.validate, c.Alerts.validate, c.Notify.validate, c.Mitigation.validate, c.CnC.validate} {
 		if err := check(); err != nil {
 			return err

@@ -1,10 +1,12 @@
 // Browser tests of the yocho console, run by ui_test.go: headless Chromium (Debian's) driven by
-// playwright-core. For each page: it loads without console errors, its first render takes at
-// most 1 s (measured in the browser), and its numbers are the ones the API answered. Then: the
-// filter box reports a syntax error where it is, an alert's page shows its victim, vector and
-// sources, and confirming a mitigation calls the API. Screenshots go to $ARTIFACTS.
+// playwright-core. First, with a server that has a token (YOCHO_TOKEN): an API call without it
+// is refused (401), and the console asks for it, refuses a wrong one and works with the right
+// one. For each page: it loads without console errors, its numbers are the ones the API
+// answered, and its first render is timed (see the end). Then: the filter box reports a syntax
+// error where it is, an alert's page shows its victim, vector and sources, and confirming a
+// mitigation calls the API. Screenshots go to $ARTIFACTS.
 //
-// Usage: YOCHO_URL=http://127.0.0.1:8080 ARTIFACTS=../../artifacts node ui.mjs
+// Usage: YOCHO_URL=http://127.0.0.1:8080 YOCHO_TOKEN=... ARTIFACTS=../../artifacts node ui.mjs
 // Prints one JSON line of results; exits 1 when a check fails.
 
 import { chromium } from 'playwright-core';
@@ -13,10 +15,12 @@ import { join } from 'node:path';
 
 const BASE = (process.env.YOCHO_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
 const ARTIFACTS = process.env.ARTIFACTS || 'artifacts';
-// The first-render budget is a figure to measure, not a pass mark on a shared machine: it is
-// checked only when FIRST_RENDER_BUDGET_MS is set (1000 for the issue's target); otherwise the
-// timings are recorded in ui-results.json and the test's log.
-const BUDGET_MS = Number(process.env.FIRST_RENDER_BUDGET_MS || 0);
+// The first-render budget: 1000 ms under CI=true, FIRST_RENDER_BUDGET_MS when set (0: only
+// measure); without either the timings are only recorded (ui-results.json and the test's log).
+const BUDGET_MS = Number(process.env.FIRST_RENDER_BUDGET_MS ?? (process.env.CI === 'true' ? 1000 : 0));
+// How long the server reuses a flow query's answer (api.DefaultCacheTTL): timed loads are spaced
+// by more, so that each one runs its queries on the store, as a user's first visit does.
+const CACHE_TTL_MS = Number(process.env.API_CACHE_TTL_MS || 5000);
 const TOKEN = process.env.YOCHO_TOKEN || '';
 mkdirSync(ARTIFACTS, { recursive: true });
 
@@ -101,6 +105,39 @@ async function section(name, fn) {
     failures.push(`${name}: ${e.message.split('\n')[0]}`);
   }
 }
+
+// --- The token: refused without it, asked for by the console, then everything works. ----------
+if (TOKEN) await section('token', async () => {
+  const bare = await fetch(BASE + '/api/v1/exporters');
+  const body = await bare.json().catch(() => ({}));
+  check(bare.status === 401 && typeof body.error === 'string', `token: an API call without the token answered ${bare.status} ${JSON.stringify(body)}, want 401 with an error`);
+  const metrics = await fetch(BASE + '/metrics');
+  check(metrics.status === 401, `token: /metrics without the token answered ${metrics.status}, want 401`);
+  const wrong = await fetch(BASE + '/api/v1/exporters', { headers: { Authorization: 'Bearer not-the-token-0123456789' } });
+  check(wrong.status === 401, `token: a wrong token got ${wrong.status}, want 401`);
+  // A browser that has no token: the console asks, refuses a wrong one, works with the right one.
+  const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error' && !/status of 401/.test(m.text())) errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
+  await page.goto(BASE + '/exporters', { waitUntil: 'load' });
+  await page.waitForSelector('#token-dialog[open]', { timeout: 10000 });
+  check(await page.isHidden('#token-error'), 'token: the dialog says "refused" before any token was given');
+  await shot(page, 'token');
+  await page.fill('#token-input', 'not-the-token-0123456789');
+  await page.press('#token-input', 'Enter');
+  await page.waitForSelector('#token-dialog[open] #token-error:not([hidden])', { timeout: 10000 });
+  check(await page.getAttribute('html', 'data-ready') === null, 'token: the page rendered with a wrong token');
+  await page.fill('#token-input', TOKEN);
+  await page.press('#token-input', 'Enter');
+  await page.waitForSelector('html[data-ready="/exporters"]', { timeout: 15000 });
+  check(!(await page.isVisible('#token-dialog')), 'token: the dialog stays open with the right token');
+  const rows = await page.$$eval('#exporters-table tbody tr', (trs) => trs.length).catch(() => 0);
+  check(rows > 0, 'token: no exporter shown after signing in');
+  check(errors.length === 0, `token: console errors: ${errors.join(' | ')}`);
+  await ctx.close();
+});
 
 // --- Overview ---------------------------------------------------------------------------------
 await section('overview', async () => {
@@ -265,28 +302,42 @@ await section('keyboard', async () => {
   await page.close();
 });
 
-// --- First render: each page loaded afresh RUNS times in new tabs; the median must be within the
-// budget. The time runs from the navigation to the page drawn with its data (window.yocho.renders).
+// --- First render. Each page is loaded in a new tab once to warm up (the browser's cache of the
+// console's files, the server's of the store's files), then RUNS times; the median is checked
+// against the budget. The time runs from the navigation (the tab's time origin) to the page's
+// main content drawn with its data: data-shown, window.yocho.renders[0].ms. For every page but
+// the Overview that is the whole page; the Overview's main content is the traffic charts, the
+// figures and the open alerts, and its top-N tables (which scan raw flows) may fill in after:
+// that time is recorded as "complete". Loads are spaced by more than the API's cache TTL and a
+// load that any cached answer served fails the check, so each timed load runs its queries.
 const RUNS = Number(process.env.RENDER_RUNS || 3);
+const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const complete = {};
 for (const [name, path] of Object.entries(paths)) {
   await section(`${name} timing`, async () => {
     const runs = [];
-    for (let i = 0; i < RUNS; i++) {
+    for (let i = 0; i <= RUNS; i++) {
+      await sleep(CACHE_TTL_MS + 500);
       const page = await context.newPage();
       await page.goto(BASE + path, { waitUntil: 'load' });
-      await page.waitForSelector('html[data-ready]', { timeout: 15000 });
-      runs.push(await page.evaluate(() => window.yocho.renders[0]));
+      await page.waitForSelector('html[data-ready]', { timeout: 30000 });
+      const r = await page.evaluate(() => window.yocho.renders[0]);
       await page.close();
+      if (i === 0) continue; // the warm-up
+      runs.push(r);
+      const hits = (r.calls || []).filter((c) => c.cache === 'hit');
+      check(hits.length === 0, `${name} timing: answers from the API's cache in a timed load: ${hits.map((c) => c.url).join(', ')}`);
     }
-    const ms = runs.map((r) => r.ms).sort((a, b) => a - b);
-    renders[name] = ms[Math.floor(ms.length / 2)];
+    renders[name] = median(runs.map((r) => r.ms));
+    complete[name] = median(runs.map((r) => r.complete ?? r.ms));
     details[name] = runs;
-    if (BUDGET_MS > 0) check(renders[name] <= BUDGET_MS, `${name}: first render took ${renders[name]} ms (median of ${ms.join(', ')}; budget ${BUDGET_MS} ms)`);
+    if (BUDGET_MS > 0) check(renders[name] <= BUDGET_MS, `${name}: first render took ${renders[name]} ms (median of ${runs.map((r) => r.ms).join(', ')}; budget ${BUDGET_MS} ms)`);
   });
 }
 
 await browser.close();
-const out = { ok: failures.length === 0, checks, failures, renders, details };
+const out = { ok: failures.length === 0, checks, failures, budget: BUDGET_MS, renders, complete, details };
 writeFileSync(join(ARTIFACTS, 'ui-results.json'), JSON.stringify(out, null, 2));
 console.log(JSON.stringify(out));
 process.exit(failures.length ? 1 : 0);

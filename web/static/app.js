@@ -1,10 +1,16 @@
 // The console's shell: routes on the URL path (History API, so that every page can be shared and
 // reloaded), mounts one page at a time, refreshes it every few seconds while the tab is visible,
-// and records how long each page took to first render (window.yocho.renders, read by the browser
-// tests).
+// and records how long each page took to render (window.yocho.renders, read by the browser tests).
+//
+// A page's load(signal, first, shown) draws it; a page whose panels arrive one by one calls
+// shown() once its main content is drawn with data (the Overview: traffic, figures and open
+// alerts), and load resolves when every panel is drawn. The render record says both: ms (first
+// render: main content drawn; for a page that never calls shown(), everything), complete (every
+// panel). The root element gets data-shown, then data-ready, with the page's path.
 
 import { h } from './format.js';
 import * as api from './api.js';
+import { loadUPlot } from './chart.js';
 import overview from './pages/overview.js';
 import explore from './pages/explore.js';
 import alerts from './pages/alerts.js';
@@ -50,6 +56,7 @@ async function show() {
   const main = document.getElementById('main');
   main.textContent = '';
   document.documentElement.removeAttribute('data-ready');
+  document.documentElement.removeAttribute('data-shown');
   const url = new URL(location.href);
   const r = match(url.pathname.replace(/(.)\/+$/, '$1'));
   for (const a of document.querySelectorAll('nav a[data-page]')) {
@@ -71,8 +78,14 @@ async function refresh(seq, first) {
   if (seq !== state.seq) return;
   const ctl = new AbortController();
   state.abort = ctl;
+  let shownAt = null;
+  const shown = () => {
+    if (shownAt != null || seq !== state.seq) return;
+    shownAt = performance.now();
+    if (first) document.documentElement.dataset.shown = location.pathname;
+  };
   try {
-    await state.page.load(ctl.signal, first);
+    await state.page.load(ctl.signal, first, shown);
     if (seq !== state.seq) return;
     setStatus(`Updated ${new Date().toLocaleTimeString()}`, 'ok');
   } catch (err) {
@@ -81,20 +94,35 @@ async function refresh(seq, first) {
     state.page.failed?.(err);
   }
   if (first && seq === state.seq) {
-    const ms = performance.now() - state.started;
+    const end = performance.now();
+    shown();
     const nav = seq === 1 ? performance.getEntriesByType('navigation')[0] : null;
+    const apis = performance.getEntriesByType('resource')
+      .filter((e) => e.name.includes('/api/v1/') && e.startTime >= state.started);
     window.yocho.renders.push({
       page: location.pathname,
-      ms: Math.round(ms),
+      ms: Math.round(shownAt - state.started),
+      complete: Math.round(end - state.started),
       // Where the first page's time went: the HTML, then the scripts, then the API and drawing.
       html: nav ? Math.round(nav.responseEnd) : undefined,
       scripts: nav ? Math.round(nav.domContentLoadedEventEnd) : undefined,
       // The slowest API answer of this render (request to last byte).
-      api: Math.round(Math.max(0, ...performance.getEntriesByType('resource')
-        .filter((e) => e.name.includes('/api/v1/') && e.startTime >= state.started)
-        .map((e) => e.responseEnd - e.startTime))),
+      api: Math.round(Math.max(0, ...apis.map((e) => e.responseEnd - e.startTime))),
+      // Each API answer: path, request to last byte, the server's own time and what its query
+      // cache did (Server-Timing: app, cache).
+      calls: apis.map((e) => {
+        const st = Object.fromEntries((e.serverTiming || []).map((x) => [x.name, x.description || Math.round(x.duration)]));
+        return { url: e.name.slice(e.name.indexOf('/api/v1/') + 8), ms: Math.round(e.responseEnd - e.startTime), server: st.app ?? null, cache: st.cache ?? null };
+      }),
     });
     document.documentElement.dataset.ready = location.pathname;
+    // The navigation bar's count of ongoing alerts: asked for once the page is drawn, so that it
+    // does not compete with the page's own requests. The charting library, which index.html
+    // preloads for the pages with a chart, is then loaded on the others too, ready for later.
+    if (seq === 1) {
+      updateAlertCount();
+      loadUPlot().catch(() => {});
+    }
   }
   if (seq === state.seq) state.timer = setTimeout(tick, REFRESH_MS, seq);
 }
@@ -118,7 +146,7 @@ export function navigate(path, { replace = false } = {}) {
 async function updateAlertCount() {
   const el = document.getElementById('nav-alerts');
   try {
-    const n = api.alertList(await api.get('alerts', { state: 'ongoing', limit: 1000 })).length;
+    const n = api.alertList(await api.get('alerts', { state: 'ongoing', limit: 1000, view: 'summary' })).length;
     el.textContent = String(n);
     el.hidden = n === 0;
     el.setAttribute('aria-label', `${n} ongoing`);
@@ -144,4 +172,3 @@ document.addEventListener('visibilitychange', () => {
 });
 
 show();
-updateAlertCount();

@@ -1,8 +1,30 @@
 // Stacked time-series charts on uPlot (vendored, global uPlot). uPlot draws lines, not stacks: the
 // chart draws the cumulative sums, largest first, each filled down to zero, so every band shows
 // one series; the legend and the cursor show each series' own value, not the sum.
+//
+// uPlot is run when the first chart is made (index.html only preloads it), so that it never
+// blocks the page's parsing: on the pages with a chart it runs while the API answers; the others
+// run it once they are drawn (app.js). set() resolves once the data is drawn.
 
 import { si } from './format.js';
+
+let uPlotReady = null;
+
+// loadUPlot adds uPlot's script once (next to this module, so under the same /v/VERSION/) and
+// resolves when the global uPlot is there.
+export function loadUPlot() {
+  if (window.uPlot) return Promise.resolve();
+  if (!uPlotReady) {
+    uPlotReady = new Promise((resolve, reject) => {
+      const s = document.createElement('script');
+      s.src = new URL('../vendor/uplot/uPlot.iife.min.js', import.meta.url).pathname;
+      s.onload = () => resolve();
+      s.onerror = () => { uPlotReady = null; reject(new Error('cannot load the charting library (uPlot)')); };
+      document.head.append(s);
+    });
+  }
+  return uPlotReady;
+}
 
 const PALETTE = ['#4c9be8', '#f39c4a', '#5cc08a', '#e8675f', '#a98ae6', '#e5c452', '#49c1c9', '#e681b8', '#9fb35a', '#c99b73'];
 const FIXED = { tcp: '#4c9be8', udp: '#f39c4a', icmp: '#5cc08a', icmpv6: '#49c1c9', gre: '#a98ae6', other: '#7d8894', Other: '#7d8894', total: '#4c9be8' };
@@ -31,12 +53,23 @@ export class StackedChart {
     };
     this.ro = new ResizeObserver(this.resize);
     this.ro.observe(el);
+    this.ready = loadUPlot();
+    this.ready.catch(() => {}); // reported by set()
+    this.latest = null;
   }
 
   width() { return Math.max(280, this.el.clientWidth || 600); }
 
-  // set draws new data; the chart is rebuilt only when the series change.
-  set(data) {
+  // set draws new data, once uPlot is loaded; the chart is rebuilt only when the series change.
+  // It resolves when this data (or newer data given meanwhile) is drawn.
+  async set(data) {
+    this.latest = data;
+    await this.ready;
+    if (this.latest !== data || this.destroyed) return;
+    this.draw(data);
+  }
+
+  draw(data) {
     const { t, series } = data;
     // Keep the stacking order stable: the largest series at the bottom.
     const order = series.map((s, i) => ({ s, i, sum: s.values.reduce((a, b) => a + (b || 0), 0) }))
@@ -101,6 +134,7 @@ export class StackedChart {
   }
 
   destroy() {
+    this.destroyed = true;
     this.ro.disconnect();
     if (this.plot) this.plot.destroy();
     this.plot = null;

@@ -96,8 +96,9 @@ export default function alertPage(root, { params, api }) {
       drawMitigation(a);
       const series = a.series || [];
       const t = series.map((p) => Date.parse(p.t) / 1000);
-      cb.set({ t, series: [{ name: 'attack', values: series.map((p) => p.bps) }] });
-      cp.set({ t, series: [{ name: 'attack', values: series.map((p) => p.pps) }] });
+      const charts = [];
+      charts.push(cb.set({ t, series: [{ name: 'attack', values: series.map((p) => p.bps) }] }),
+        cp.set({ t, series: [{ name: 'attack', values: series.map((p) => p.pps) }] }));
       replace(sources, table(shareCol((v) => v), a.top_sources || [], { id: 'alert-sources-table', empty: 'No source recorded.' }));
       replace(crossed, table([
         { title: 'traffic', cell: (c) => c.kind },
@@ -125,6 +126,7 @@ export default function alertPage(root, { params, api }) {
         { title: 'sampling', num: true, cell: (f) => (f.sampling_rate ? `1:${f.sampling_rate}` : '–') },
         { title: 'in if', num: true, cell: (f) => f.in_if },
       ], a.sample_flows || [], { id: 'alert-samples-table', empty: 'No sample flow kept.' }));
+      await Promise.all(charts);
     },
     failed(err) { replace(errEl, errorBox(err)); },
     destroy() { cb.destroy(); cp.destroy(); },

@@ -69,7 +69,7 @@ export default function alerts(root, { query, api }) {
   const page = {
     title: 'Alerts',
     async load(signal) {
-      const data = await api.get('alerts', { state: st.state, kind: st.kind, since: st.since }, signal);
+      const data = await api.get('alerts', { state: st.state, kind: st.kind, since: st.since, view: 'summary' }, signal);
       replace(errEl);
       last = api.alertList(data).slice().sort((a, b) => {
         if ((a.state === 'ongoing') !== (b.state === 'ongoing')) return a.state === 'ongoing' ? -1 : 1;

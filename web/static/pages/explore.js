@@ -123,11 +123,12 @@ export default function explore(root, { query, api }) {
     box.clearError();
     replace(errEl);
     chart.fmt = fmt;
-    chart.set(api.series(s));
+    const drawn = chart.set(api.series(s));
     const tier = s && s.tier ? ` · ${s.tier} tier` : '';
     const bucket = s && s.bucket_seconds ? ` · ${s.bucket_seconds}s buckets` : '';
     info.textContent = `${st.metric} by ${st.by.join(', ')} over the last ${st.since}${bucket}${tier}`;
     replace(topEl, topTable(api.top(t, st.by, st.metric), st.by, fmt, { id: 'explore-top-table' }));
+    await drawn;
   }
 
   return {

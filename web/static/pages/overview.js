@@ -38,53 +38,89 @@ export default function overview(root, { query, api }) {
   const charts = { bps: new StackedChart(el.bps, { fmt: bps, label: 'bps' }), pps: new StackedChart(el.pps, { fmt: pps, label: 'pps' }) };
   const explore = (d, v) => `/explore?${new URLSearchParams({ filter: `${d} = ${v}`, by: 'proto', metric: 'bps', since })}`;
 
+  // The top-N tables average over the whole range: a refresh asks for them again only once the
+  // range has moved by 1/120 of itself (30 s for 1 h, 3 min for 6 h), which spares the store a
+  // scan of raw flows every 5 seconds for an answer that could not visibly change.
+  const TOP_EVERY_MS = { '15m': 7500, '1h': 30000, '6h': 180000, '24h': 720000 }[since];
+  let topsAt = -Infinity;
+  const state = { b: null, p: null, open: null, exps: null, errors: new Map() };
+  const showErrors = () => replace(el.error, state.errors.size ? errorBox([...state.errors.values()][0]) : null);
+  const last = (s) => {
+    if (!s) return null;
+    // The last bucket is still filling: show the one before it.
+    const i = s.t.length >= 2 ? s.t.length - 2 : s.t.length - 1;
+    return i < 0 ? 0 : s.series.reduce((a, x) => a + (x.values[i] || 0), 0);
+  };
+  const drawKpis = () => {
+    const { b, p, open, exps } = state;
+    replace(el.kpis,
+      kpi('Traffic', bps(last(b)), { id: 'kpi-bps', sub: 'last complete interval' }),
+      kpi('Packets', pps(last(p)), { id: 'kpi-pps', sub: 'last complete interval' }),
+      kpi('Open alerts', open ? int(open.length) : '–', { id: 'kpi-alerts', sub: !open ? 'unavailable' : open.length ? `highest threat ${open[0].threat_level ?? 0}` : 'all quiet' }),
+      kpi('Exporters', exps ? int(exps.length) : '–', { id: 'kpi-exporters', sub: 'sending flows' }));
+  };
+  const drawAlerts = (alerts) => {
+    const open = state.open;
+    replace(el.alerts, !open ? errorBox(alerts) : table([
+      { title: 'threat', cell: (a) => threat(a.threat_level) },
+      { title: 'victim', cls: 'mono', cell: (a) => victim(a) },
+      { title: 'vector', cell: (a) => a.vector || '–' },
+      { title: 'direction', cell: (a) => a.direction || '–' },
+      { title: 'peak', num: true, cell: (a) => h('span', {}, bps(a.peak_bps), h('br'), h('span', { class: 'muted' }, pps(a.peak_pps))) },
+      { title: 'started', cell: (a) => time(a.started_at) },
+      { title: 'duration', num: true, cell: (a) => duration(elapsed(a)) },
+    ], open.slice(0, 10), { href: (a) => `/alerts/${encodeURIComponent(a.id)}`, empty: 'No open alert.', id: 'open-alerts-table' }),
+    open && open.length > 10 ? h('p', { class: 'more' }, h('a', { href: '/alerts?state=ongoing' }, `All ${open.length} open alerts →`)) : null);
+  };
+
   return {
     title: 'Overview',
-    // Each panel draws what its own answer gave: a store that does not answer leaves the alerts
-    // and the exporters on screen, and the other way round.
-    async load(signal) {
-      const settled = await Promise.allSettled([
-        api.get('flows/series', { metric: 'bps', by: 'proto', since }, signal),
-        api.get('flows/series', { metric: 'pps', by: 'proto', since }, signal),
-        api.get('alerts', { state: 'ongoing' }, signal),
-        api.get('exporters', {}, signal),
-        ...TOPS.map(([d]) => api.get('flows/top', { by: d, metric: 'bps', limit: 10, since }, signal)),
-      ]);
-      const aborted = settled.find((r) => r.status === 'rejected' && r.reason.name === 'AbortError');
+    // Each panel is drawn as soon as its own answer arrives, and a store that does not answer
+    // leaves the alerts and the exporters on screen, and the other way round. The main content
+    // (traffic charts, the figures and the open alerts) comes from the cheap queries (roll-ups,
+    // memory), asked first; shown() marks it drawn. The top-N tables, whose addresses only the
+    // raw flows hold, are asked for then and fill in after.
+    async load(signal, first, shown = () => {}) {
+      // Each task: its request, then what to draw from the answer (or the error).
+      const task = (name, promise, draw) => promise.then(
+        (v) => { state.errors.delete(name); return draw(v, null); },
+        (err) => {
+          if (err.name === 'AbortError') throw err;
+          state.errors.set(name, err);
+          draw(null, err);
+        },
+      ).finally(showErrors);
+      const main = [
+        task('bps', api.get('flows/series', { metric: 'bps', by: 'proto', since }, signal), (v) => {
+          state.b = v ? api.series(v) : null;
+          if (state.b) return charts.bps.set(state.b);
+        }),
+        task('pps', api.get('flows/series', { metric: 'pps', by: 'proto', since }, signal), (v) => {
+          state.p = v ? api.series(v) : null;
+          if (state.p) return charts.pps.set(state.p);
+        }),
+        task('alerts', api.get('alerts', { state: 'ongoing', view: 'summary' }, signal), (v, err) => {
+          state.open = v ? api.alertList(v).slice().sort((a, b2) => (b2.threat_level || 0) - (a.threat_level || 0)) : null;
+          drawAlerts(err);
+        }),
+        task('exporters', api.get('exporters', {}, signal), (v) => { state.exps = v ? api.exporterList(v) : null; }),
+      ];
+      const settled = await Promise.allSettled(main);
+      drawKpis();
+      const aborted = settled.find((r) => r.status === 'rejected');
       if (aborted) throw aborted.reason;
-      const failed = settled.filter((r) => r.status === 'rejected').map((r) => r.reason);
-      if (failed.length === settled.length) throw failed[0];
-      const [sb, sp, alerts, exporters, ...tops] = settled.map((r) => (r.status === 'fulfilled' ? r.value : r.reason));
-      const bad = (v) => v instanceof Error;
-      replace(el.error, failed.length ? errorBox(failed[0]) : null);
-      const b = bad(sb) ? null : api.series(sb);
-      const p = bad(sp) ? null : api.series(sp);
-      if (b) charts.bps.set(b);
-      if (p) charts.pps.set(p);
-      const last = (s) => {
-        if (!s) return null;
-        // The last bucket is still filling: show the one before it.
-        const i = s.t.length >= 2 ? s.t.length - 2 : s.t.length - 1;
-        return i < 0 ? 0 : s.series.reduce((a, x) => a + (x.values[i] || 0), 0);
-      };
-      const open = bad(alerts) ? null : api.alertList(alerts).slice().sort((a, b2) => (b2.threat_level || 0) - (a.threat_level || 0));
-      const exps = bad(exporters) ? null : api.exporterList(exporters);
-      replace(el.kpis,
-        kpi('Traffic', bps(last(b)), { id: 'kpi-bps', sub: 'last complete interval' }),
-        kpi('Packets', pps(last(p)), { id: 'kpi-pps', sub: 'last complete interval' }),
-        kpi('Open alerts', open ? int(open.length) : '–', { id: 'kpi-alerts', sub: !open ? 'unavailable' : open.length ? `highest threat ${open[0].threat_level ?? 0}` : 'all quiet' }),
-        kpi('Exporters', exps ? int(exps.length) : '–', { id: 'kpi-exporters', sub: 'sending flows' }));
-      replace(el.alerts, !open ? errorBox(alerts) : table([
-        { title: 'threat', cell: (a) => threat(a.threat_level) },
-        { title: 'victim', cls: 'mono', cell: (a) => victim(a) },
-        { title: 'vector', cell: (a) => a.vector || '–' },
-        { title: 'direction', cell: (a) => a.direction || '–' },
-        { title: 'peak', num: true, cell: (a) => h('span', {}, bps(a.peak_bps), h('br'), h('span', { class: 'muted' }, pps(a.peak_pps))) },
-        { title: 'started', cell: (a) => time(a.started_at) },
-        { title: 'duration', num: true, cell: (a) => duration(elapsed(a)) },
-      ], open.slice(0, 10), { href: (a) => `/alerts/${encodeURIComponent(a.id)}`, empty: 'No open alert.', id: 'open-alerts-table' }),
-      open && open.length > 10 ? h('p', { class: 'more' }, h('a', { href: '/alerts?state=ongoing' }, `All ${open.length} open alerts →`)) : null);
-      TOPS.forEach(([d], i) => replace(el.tops[d], bad(tops[i]) ? errorBox(tops[i]) : topTable(api.top(tops[i], d, 'bps'), [d], bps, { id: `top-${d}-table`, linkFor: explore })));
+      shown();
+      // Asked only now, so that their scans of raw flows do not delay the main content.
+      const now = performance.now();
+      const tops = first || now - topsAt >= TOP_EVERY_MS ? TOPS.map(([d]) => task(`top ${d}`,
+        api.get('flows/top', { by: d, metric: 'bps', limit: 10, since }, signal),
+        (v, err) => replace(el.tops[d], err ? errorBox(err) : topTable(api.top(v, d, 'bps'), [d], bps, { id: `top-${d}-table`, linkFor: explore })))) : [];
+      if (tops.length) topsAt = now;
+      const done = await Promise.allSettled(tops);
+      const abortedTop = done.find((r) => r.status === 'rejected');
+      if (abortedTop) throw abortedTop.reason;
+      // Nothing answered: the status line says the update failed.
+      if (['bps', 'pps', 'alerts', 'exporters'].every((n) => state.errors.has(n))) throw state.errors.get('bps');
     },
     failed(err) { replace(el.error, errorBox(err)); },
     destroy() { charts.bps.destroy(); charts.pps.destroy(); },
