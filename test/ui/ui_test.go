@@ -217,8 +217,8 @@ func TestConsoleInChromium(t *testing.T) {
 	artifacts := filepath.Join(root, "artifacts")
 	run := exec.Command(node, "ui.mjs")
 	run.Dir = here
-	// Under CI=true, ui.mjs checks each page's first render against 1000 ms
-	// (FIRST_RENDER_BUDGET_MS overrides it; 0 only measures).
+	// Under CI=true, ui.mjs checks each page's first render against 2000 ms, a regression guard
+	// (FIRST_RENDER_BUDGET_MS overrides it: 1000 is the target, measured on an idle machine).
 	run.Env = append(os.Environ(), "YOCHO_URL="+base, "YOCHO_TOKEN="+token, "ARTIFACTS="+artifacts, "CHROMIUM="+chromium)
 	var out, errb bytes.Buffer
 	run.Stdout, run.Stderr = &out, &errb
