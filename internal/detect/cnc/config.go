@@ -93,6 +93,7 @@ const (
 	bytesPerPairSample   = 12
 	bytesPerPair         = 160
 	bytesPerIoTHost      = 8
+	bytesPerConn         = 8 // an entry of the connection table (conn.go)
 )
 
 // MemoryBound is the most memory, in bytes, that the engine's state can take with c, whatever
@@ -102,5 +103,6 @@ func (c Config) MemoryBound() int64 {
 		int64(c.MaxDetailed)*bytesPerDetail +
 		int64(c.MaxListed)*int64(c.MaxListedClients)*bytesPerListedClient +
 		int64(c.MaxPairs)*(bytesPerPair+int64(c.PairSamples)*bytesPerPairSample) +
-		int64(c.MaxIoTHosts)*bytesPerIoTHost
+		int64(c.MaxIoTHosts)*bytesPerIoTHost +
+		int64(connEntries(c))*bytesPerConn
 }

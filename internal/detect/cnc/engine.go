@@ -58,6 +58,8 @@ type Engine struct {
 	pairPress   int    // recently active pairs evicted since the last tick
 	pairCalm    int64  // flow time of the last pressure or admission change
 	dirtyPairs  []int32
+	conns       []uint64 // connection table: tag<<32 | end second, see continues
+	connMask    uint64
 	iot         iotSet
 	active      hll4k // distinct subscribers seen contacting anything
 	dirty       []int32
@@ -77,6 +79,7 @@ type Engine struct {
 // counters are the engine's figures, read by its Prometheus collector.
 type counters struct {
 	contacts, replies, skipped, notExternal, iotMarked, badTime uint64
+	continued                                                   uint64
 	endpointsEvicted, detailsEvicted, pairsEvicted              uint64
 	iotReset, listsFull, alerts                                 uint64
 }
@@ -126,6 +129,8 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		iot:       newIoTSet(cfg.MaxIoTHosts),
 		rng:       0x5eed,
 	}
+	n := connEntries(cfg)
+	e.conns, e.connMask = make([]uint64, n), uint64(n-1)
 	if e.subs == nil {
 		e.subs = LocalRanges{}
 	}
@@ -185,7 +190,9 @@ type work struct {
 	end    int64
 	i      int32 // record in the batch
 	slot   int32 // the endpoint's likely slot (tag match), or -1
-	reply  bool  // server → client
+	cport  uint16
+	reply  bool // server → client
+	syn    bool // a TCP record with SYN: a connection's first
 }
 
 // Consume implements flow.Consumer. It works in passes over the batch: the first reads the
@@ -265,7 +272,8 @@ func (e *Engine) classify(b *flow.Batch) []work {
 			if proto == 6 && (dp == 23 || dp == 2323) {
 				e.markIoT(x.ch) // scans or uses telnet outwards
 			}
-			x.client, x.k = client, epKey{addr: keyOf(dst), port: dp, proto: proto}
+			x.client, x.k, x.cport = client, epKey{addr: keyOf(dst), port: dp, proto: proto}, sp
+			x.syn = proto == 6 && flags&tcpSYN != 0
 		} else {
 			if !external(src) {
 				e.stats.notExternal++
@@ -292,6 +300,9 @@ func (e *Engine) warm(w []work) {
 	var acc uint64
 	for j := range w {
 		acc += words[(w[j].h>>32)&mask]
+		if !w[j].reply {
+			acc += e.conns[connHash(&w[j])&e.connMask]
+		}
 	}
 	for j := range w {
 		x := &w[j]
@@ -372,6 +383,14 @@ func serverIsExternal(extPort, subPort uint16, proto, flags uint8, extSends bool
 
 // contact counts one client → server record; slot is the endpoint's, or -1 when it is new.
 func (e *Engine) contact(b *flow.Batch, x *work, slot int32) {
+	if e.continues(x, b.SamplingRate[x.i] > 1) {
+		// More of a connection already counted: not a new contact.
+		e.stats.continued++
+		if slot >= 0 && x.end > e.endpoints[slot].last {
+			e.endpoints[slot].last = x.end
+		}
+		return
+	}
 	e.stats.contacts++
 	if slot < 0 {
 		slot = e.make(x.k, x.h, x.ms)

@@ -34,6 +34,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	c(descRecords, s.contacts, "contact")
 	c(descRecords, s.replies, "reply")
+	c(descRecords, s.continued, "continuation")
 	c(descRecords, s.skipped, "skipped_not_subscriber_to_server")
 	c(descRecords, s.notExternal, "skipped_not_external")
 	c(descRecords, s.badTime, "dropped_bad_time")
