@@ -122,13 +122,15 @@ func (dt *detail) cell(s, w uint32, k enrich.Kind, m enrich.Metric) float64 {
 // peer is the other side (the source of incoming traffic, the target of outgoing); member is our
 // host (for a prefix: which of its hosts).
 func (dt *detail) add(b *flow.Batch, f *flowVol, w uint32, tag uint8, ph, pl, mh, ml uint64) {
-	span := float32(f.s1 - f.s0 + 1)
-	bitsPer, pktsPer, flowsPer := float32(f.bits)/span, float32(f.pkts)/span, float32(f.flows)/span
-	first := f.s0
-	if f.s1 >= w && first < f.s1-w+1 {
-		first = f.s1 - w + 1
+	bitsPer, pktsPer, flowsPer := float32(f.bits*f.perSec), float32(f.pkts*f.perSec), float32(f.flows*f.perSec)
+	// The kinds' offsets in a row, once for all the seconds (a flow is of three kinds at most).
+	var ks [enrich.NumKinds]int
+	nk := 0
+	for m := f.mask; m != 0; m &= m - 1 {
+		ks[nk] = bits.TrailingZeros16(uint16(m)) * int(enrich.NumMetrics)
+		nk++
 	}
-	for s, i := first, first%w; s <= f.s1; s, i = s+1, i+1 {
+	for s, i := f.first, f.row; s <= f.s1; s, i = s+1, i+1 {
 		if i == w {
 			i = 0
 		}
@@ -136,20 +138,26 @@ func (dt *detail) add(b *flow.Batch, f *flowVol, w uint32, tag uint8, ph, pl, mh
 		if c == nil {
 			continue
 		}
-		for m := f.mask; m != 0; m &= m - 1 {
-			k := bits.TrailingZeros16(uint16(m)) * int(enrich.NumMetrics)
-			c[k] += bitsPer
-			c[k+1] += pktsPer
-			c[k+2] += flowsPer
+		for _, k := range ks[:nk] {
+			c := c[k : k+3]
+			c[0] += bitsPer
+			c[1] += pktsPer
+			c[2] += flowsPer
 		}
 	}
 	i := f.i
 	bytes := f.bits / 8
 	dt.pkts += f.pkts
 	dt.bytes += bytes
-	dt.peerHLL.add(hash128(ph, pl))
-	if tag&(tagPrefix|tagTarget) != 0 {
-		dt.memberHLL.add(hash128(mh, ml))
+	if !f.hashed { // once a flow, shared by its host and prefix
+		f.peer, f.hashed = hashPeer(ph, pl), true
+	}
+	dt.peerHLL.add(f.peer)
+	switch {
+	case tag&tagTarget != 0: // our host is the peer
+		dt.memberHLL.add(f.peer)
+	case tag&tagPrefix != 0:
+		dt.memberHLL.add(f.member)
 	}
 	dt.seen++
 	// The top-K sketches see one flow in sketchEvery, weighed as many: heavy hitters stay heavy,

@@ -303,10 +303,38 @@ const chunk = 256
 
 // scratch holds a chunk's prepared columns.
 type scratch struct {
-	dstG, srcG [chunk]int32     // hostgroup index, -1 when not ours
-	dh, dl     [chunk]uint64    // destination, as key words
-	sh, sl     [chunk]uint64    // source
-	slot       [chunk][2]uint32 // first-stage slots: host and prefix (incoming), or target (outgoing)
+	dstG, srcG [chunk]int32      // hostgroup index, -1 when not ours
+	dh, dl     [chunk]uint64     // destination, as key words
+	sh, sl     [chunk]uint64     // source
+	slot       [chunk][2]uint32  // first-stage slots: host and prefix (incoming), or target (outgoing)
+	hash       [chunk]uint64     // incoming: the destination's hash (its slot's, and a prefix's member)
+	dets       [2 * chunk]uint16 // the slots that lead to a detailed state: record<<1 | which
+	sink       uint8             // what touch read, kept so that the reads are made
+}
+
+// touch reads one byte in each cache line of the n bytes at p, so that they are in cache.
+func touch(p unsafe.Pointer, n uintptr) uint8 {
+	var x uint8
+	for off := uintptr(0); off < n; off += 64 {
+		x += *(*uint8)(unsafe.Add(p, off))
+	}
+	return x
+}
+
+// ringRow is the ring row of second s, given now's second and row: s mod w without a division
+// when s is within two ring lengths before now (every counted flow's), with one otherwise.
+func ringRow(nowIdx, s, nowSec, w uint32) uint32 {
+	r := int64(nowIdx) + int64(s) - int64(nowSec)
+	if r < -2*int64(w) || r >= int64(w)*2 {
+		return s % w
+	}
+	for r < 0 {
+		r += int64(w)
+	}
+	for r >= int64(w) {
+		r -= int64(w)
+	}
+	return uint32(r)
 }
 
 // Consume counts a batch's flows. It keeps nothing of the batch.
@@ -320,9 +348,10 @@ func (d *Detector) Consume(b *flow.Batch) {
 	nowSec := d.clockLocked(b)
 	catchingUp := d.catchUpLocked(b, nowSec)
 	sc := &d.sc
+	nowIdx := nowSec % d.w
 	for lo := 0; lo < n; lo += chunk {
 		hi := min(lo+chunk, n)
-		d.prepare(b, lo, hi)
+		d.prepare(b, lo, hi, nowSec, nowIdx)
 		for i := lo; i < hi; i++ {
 			j := i - lo
 			dg, sg := sc.dstG[j], sc.srcG[j]
@@ -348,14 +377,28 @@ func (d *Detector) Consume(b *flow.Batch) {
 			}
 			f := flowVol{
 				i: i, s0: s0, s1: s1,
-				mask:  classify(b.Proto[i], b.TCPFlags[i], b.SrcPort[i], b.DstPort[i]),
-				bits:  float64(b.Bytes[i]*rate) * 8,
-				pkts:  float64(b.Packets[i] * rate),
-				flows: max(1, float64(rate)/float64(b.Packets[i])),
+				mask:   classify(b.Proto[i], b.TCPFlags[i], b.SrcPort[i], b.DstPort[i]),
+				bits:   float64(b.Bytes[i]*rate) * 8,
+				pkts:   float64(b.Packets[i] * rate),
+				flows:  float64(rate),
+				perSec: 1,
 			}
+			if p := b.Packets[i]; p > 1 { // flows from sampled packets: never more than the packets
+				f.flows = max(1, f.flows/float64(p))
+			}
+			if s1 != s0 {
+				f.perSec = 1 / float64(s1-s0+1)
+			}
+			// The first second the ring can hold, and its row, without a division.
+			f.first = s0
+			if s1 >= d.w && f.first < s1-d.w+1 {
+				f.first = s1 - d.w + 1
+			}
+			f.row = ringRow(nowIdx, f.first, nowSec, d.w)
 			if dg >= 0 {
 				dh, dl := sc.dh[j], sc.dl[j]
 				ch, cl := d.carpetWords(dh, dl)
+				f.member = sc.hash[j]
 				d.track(b, &f, key{dh, dl, 0}, sc.slot[j][0], dg, sc.sh[j], sc.sl[j], dh, dl, nowSec)
 				d.track(b, &f, key{ch, cl, tagPrefix}, sc.slot[j][1], dg, sc.sh[j], sc.sl[j], dh, dl, nowSec)
 			} else {
@@ -380,8 +423,14 @@ func (d *Detector) Consume(b *flow.Batch) {
 
 // prepare fills the scratch columns for records lo to hi of b: hostgroups, address words and
 // first-stage slots, each slot read once so that the misses of the whole chunk overlap.
-func (d *Detector) prepare(b *flow.Batch, lo, hi int) {
+func (d *Detector) prepare(b *flow.Batch, lo, hi int, nowSec, nowIdx uint32) {
 	sc := &d.sc
+	nd := 0
+	// The columns only sketched flows read (one in sketchEvery of a detailed host's), here and
+	// there in the chunk: read through in order, they stream in, instead of a miss each later.
+	sc.sink += touch(unsafe.Pointer(&b.Exporter[lo]), uintptr(hi-lo)*unsafe.Sizeof(b.Exporter[0])) +
+		touch(unsafe.Pointer(&b.SrcAS[lo]), uintptr(hi-lo)*4) + touch(unsafe.Pointer(&b.DstAS[lo]), uintptr(hi-lo)*4) +
+		touch(unsafe.Pointer(&b.InIf[lo]), uintptr(hi-lo)*4)
 	for i := lo; i < hi; i++ {
 		j := i - lo
 		dst := b.DstAddr[i].Unmap()
@@ -402,37 +451,40 @@ func (d *Detector) prepare(b *flow.Batch, lo, hi int) {
 		var s0, s1 uint32
 		if dg >= 0 {
 			ch, cl := d.carpetWords(dh, dl)
-			s0 = uint32(hash128(dh, dl) & d.pmask)
+			h := hash128(dh, dl)
+			sc.hash[j] = h
+			s0 = uint32(h & d.pmask)
 			s1 = uint32(hash128(ch, cl^tagPrefix) & d.pmask)
-			prefetch(unsafe.Pointer(&d.press[s1]))
+			if d.detBit[s1>>6]&(1<<(s1&63)) != 0 {
+				prefetch(unsafe.Pointer(&d.detOf[s1]))
+				sc.dets[nd] = uint16(j)<<1 | 1
+				nd++
+			} else {
+				prefetch(unsafe.Pointer(&d.press[s1]))
+			}
 		} else {
 			s0 = uint32(hash128(dh, dl^(tagOutgoing|tagTarget)) & d.pmask)
 		}
-		prefetch(unsafe.Pointer(&d.press[s0]))
 		sc.slot[j] = [2]uint32{s0, s1}
+		// A slot some detailed state hashes to leads to it (its first-stage figure is then
+		// rarely read): the way there is prefetched instead.
+		if d.detBit[s0>>6]&(1<<(s0&63)) != 0 {
+			prefetch(unsafe.Pointer(&d.detOf[s0]))
+			sc.dets[nd] = uint16(j) << 1
+			nd++
+		} else {
+			prefetch(unsafe.Pointer(&d.press[s0]))
+		}
 	}
 	// The slots have come in meanwhile: prefetch the detailed states they lead to, and the ring
 	// row of the second the record ends in.
-	for i := lo; i < hi; i++ {
-		j := i - lo
-		slots := sc.slot[j][:]
-		switch {
-		case sc.dstG[j] >= 0:
-		case sc.srcG[j] >= 0:
-			slots = slots[:1]
-		default:
-			continue
-		}
-		for _, si := range slots {
-			if d.detBit[si>>6]&(1<<(si&63)) == 0 {
-				continue
-			}
-			if o := d.detOf[si] & ownerMask; o != 0 {
-				dt := d.dets[o-1]
-				prefetch(unsafe.Pointer(dt))
-				if row := int(uint32(b.EndMs[i]/1000)%d.w) * cells; row < len(dt.ring) {
-					prefetch(unsafe.Pointer(&dt.ring[row]))
-				}
+	for _, x := range sc.dets[:nd] {
+		j := int(x >> 1)
+		if o := d.detOf[sc.slot[j][x&1]] & ownerMask; o != 0 {
+			dt := d.dets[o-1]
+			prefetch(unsafe.Pointer(dt))
+			if row := int(ringRow(nowIdx, uint32(b.EndMs[lo+j]/1000), nowSec, d.w)) * cells; row < len(dt.ring) {
+				prefetch(unsafe.Pointer(&dt.ring[row]))
 			}
 		}
 	}
@@ -509,8 +561,13 @@ func (d *Detector) clockLocked(b *flow.Batch) uint32 {
 type flowVol struct {
 	i                 int
 	s0, s1            uint32
+	first, row        uint32 // the first second the ring holds (s0, or later for long flows), its row
 	mask              kindMask
+	hashed            bool
 	bits, pkts, flows float64
+	perSec            float64 // 1 / the seconds it covers
+	// Hashes for the distinct counts: the peer's (once hashed), and our host's.
+	peer, member uint64
 }
 
 // seconds is the span of unix seconds a flow covers, clipped to what the ring holds; a flow
@@ -589,7 +646,7 @@ func (d *Detector) track(b *flow.Batch, f *flowVol, k key, si uint32, group int3
 		p = max(p, f.bits*t[enrich.MetricBps], f.pkts*t[enrich.MetricPps], f.flows*t[enrich.MetricFlows])
 	}
 	// Rounded up: many small records cannot add up to nothing.
-	inc := uint32(min(math.Ceil(p/float64(f.s1-f.s0+1)*pressUnit), pressMax))
+	inc := uint32(min(math.Ceil(p*f.perSec*pressUnit), pressMax))
 	v = v&^pressMax | min(v&pressMax+inc, pressMax)
 	d.press[si] = v
 	if v&pressMax < d.preUnits || v>>pressRecShift&3 < minRecords {
