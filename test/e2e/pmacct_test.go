@@ -113,7 +113,7 @@ nfprobe_receiver: %s
 nfprobe_version: 10
 nfprobe_timeouts: general=1:maxlife=2:expint=1
 `, tee.addr()))
-	got := y.waitQuiet(t, 1500*time.Millisecond, 20*time.Second)
+	got := y.waitTee(t, tee, 1500*time.Millisecond, 30*time.Second)
 	time.Sleep(1500 * time.Millisecond) // one more print refresh
 	if n := udpDrops(int(addr.Port())); n != 0 {
 		t.Errorf("nfacctd lost %d datagrams at its socket: the comparison is void", n)
@@ -142,7 +142,7 @@ sfprobe_receiver: %s
 sfprobe_agentip: 192.0.2.10
 sampling_rate: 1
 `, tee.addr()))
-	got := y.waitQuiet(t, 1500*time.Millisecond, 20*time.Second)
+	got := y.waitTee(t, tee, 1500*time.Millisecond, 30*time.Second)
 	time.Sleep(1500 * time.Millisecond) // one more print refresh
 	if n := udpDrops(int(addr.Port())); n != 0 {
 		t.Errorf("sfacctd lost %d datagrams at its socket: the comparison is void", n)

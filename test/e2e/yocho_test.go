@@ -153,6 +153,21 @@ func (y *yocho) waitQuiet(t testing.TB, quiet, limit time.Duration) totals {
 	return last
 }
 
+// waitTee waits until yocho has counted every datagram the tee forwarded to it, then until its
+// counts are quiet: on a loaded machine a pause of the exporter must not end the wait early.
+func (y *yocho) waitTee(t testing.TB, tt *tee, quiet, limit time.Duration) totals {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) && y.totals(t).Datagrams < uint64(tt.datagrams()) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	got := y.waitQuiet(t, quiet, max(time.Until(deadline), quiet+time.Second))
+	if got.Datagrams != uint64(tt.datagrams()) {
+		t.Logf("the tee forwarded %d datagrams, yocho counted %d", tt.datagrams(), got.Datagrams)
+	}
+	return got
+}
+
 // freeUDPPort returns a loopback UDP port that was free a moment ago.
 func freeUDPPort(t testing.TB) int {
 	t.Helper()

@@ -176,6 +176,12 @@ func (e *Engine) raise(due []Candidate) {
 const (
 	tcpSYN = 0x02
 	tcpACK = 0x10
+	tcpPSH = 0x08
+	// bulkSize and ackSize bound the sizes per packet that tell a message apart: from bulkSize
+	// on, packets are full-size data; up to ackSize, a TCP packet without SYN or PSH is a bare
+	// ACK, FIN or RST. Bulk transfers and ACK streams look alike everywhere.
+	bulkSize = 1200
+	ackSize  = 56
 	// maxFlowMs is the latest flow time accepted (year 2500): later ones are corrupt.
 	maxFlowMs = 16725225600000
 )
@@ -357,7 +363,9 @@ func (e *Engine) apply(b *flow.Batch, x *work) {
 	ep := &e.endpoints[slot]
 	ep.replies++
 	if p := b.Packets[x.i]; p > 0 {
-		ep.replySizes.add(uint16(min(b.Bytes[x.i]/p, 0xffff)))
+		if sz := b.Bytes[x.i] / p; tellsMessage(sz, x.k.proto, b.TCPFlags[x.i]) {
+			ep.replySizes.add(uint16(min(sz, 0xffff)))
+		}
 	}
 	if x.end > ep.last {
 		ep.last = x.end
@@ -379,6 +387,15 @@ func serverIsExternal(extPort, subPort uint16, proto, flags uint8, extSends bool
 		return false
 	}
 	return extPort < subPort
+}
+
+// tellsMessage tells whether a record's bytes per packet can identify a message (a bot's
+// repeated command or beacon): not full-size data packets nor bare TCP control packets.
+func tellsMessage(size uint64, proto, flags uint8) bool {
+	if size >= bulkSize {
+		return false
+	}
+	return proto != 6 || size > ackSize || flags&(tcpSYN|tcpPSH) != 0
 }
 
 // contact counts one client → server record; slot is the endpoint's, or -1 when it is new.
@@ -413,7 +430,9 @@ func (e *Engine) contact(b *flow.Batch, x *work, slot int32) {
 		}
 	}
 	if pkts > 0 {
-		ep.sizes.add(uint16(min(bytes/pkts, 0xffff)))
+		if sz := bytes / pkts; tellsMessage(sz, x.k.proto, b.TCPFlags[i]) {
+			ep.sizes.add(uint16(min(sz, 0xffff)))
+		}
 	}
 	if rate > 1 {
 		ep.sampled = true

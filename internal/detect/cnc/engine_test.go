@@ -378,3 +378,31 @@ func TestConsumeDoesNotAllocate(t *testing.T) {
 		t.Errorf("Consume of known endpoints allocates %.1f times per batch", allocs)
 	}
 }
+
+// TestBulkAndACKSizesAreNotAlike: a popular HTTPS endpoint whose sampled client records are one
+// full-size data packet or one bare ACK looks "alike" in size, yet no message repeats: its
+// sizes must not count as similarity, and population alone must not raise an alert.
+func TestBulkAndACKSizesAreNotAlike(t *testing.T) {
+	e := newEngine(t, nil, Deps{})
+	srv := ext(7)
+	var cs []contact
+	for i := range 100 {
+		c := contact{ms: t0 + int64(i)*3600000/100 + int64(i*i%997)*1000, client: sub(i), server: srv, port: 443,
+			rate: 1000, reply: true, bytes: 1400, flags: 0x18}
+		if i%3 == 0 {
+			c.bytes, c.flags = 52, 0x10 // a bare ACK
+		}
+		cs = append(cs, c)
+	}
+	for i := range 2000 {
+		cs = append(cs, contact{ms: t0 + int64(i)*1800, client: sub(100000 + i), server: ext(1000 + i%500), port: 443, rate: 1000, bytes: uint64(500 + i)})
+	}
+	feed(e, cs)
+	c := find(t, e, srv, 443)
+	if c.Parts[PartSimilarity] != 0 {
+		t.Errorf("similarity = %.1f from bulk and ACK sizes, want 0 (%v)", c.Parts[PartSimilarity], c.Evidence)
+	}
+	if c.Alert {
+		t.Errorf("alert at score %.1f with no behaviour of a bot: %v", c.Score, c.Parts)
+	}
+}

@@ -159,9 +159,11 @@ func (e *Engine) score(ep *endpoint, ev *evidence) (float64, int) {
 			alike = (alike + clamp01((beyondChance(rs, ep.replySizes.n)-0.3)/0.6)) / 2
 		}
 		total += ev.add(PartSimilarity, pop*alike, func() string {
-			words := fmt.Sprintf("two sizes make %.0f%% of %d contacts", 100*share, ep.sizes.n)
+			a, b := ep.sizes.top2()
+			words := fmt.Sprintf("two sizes (%d, %d B/packet) make %.0f%% of %d contacts", a, b, 100*share, ep.sizes.n)
 			if rs >= 0 {
-				words += fmt.Sprintf(", %.0f%% of %d answers", 100*rs, ep.replySizes.n)
+				a, b = ep.replySizes.top2()
+				words += fmt.Sprintf(", %.0f%% of %d answers (%d, %d B/packet)", 100*rs, ep.replySizes.n, a, b)
 			}
 			return words
 		})

@@ -143,6 +143,19 @@ func (t *topSizes) add(v uint16) {
 	}
 }
 
+// top2 are the two most frequent values (0 when none).
+func (t *topSizes) top2() (a, b uint16) {
+	i := [3]int{0, 1, 2}
+	slices.SortFunc(i[:], func(x, y int) int { return int(t.cnt[y]) - int(t.cnt[x]) })
+	if t.cnt[i[0]] > 0 {
+		a = t.val[i[0]]
+	}
+	if t.cnt[i[1]] > 0 {
+		b = t.val[i[1]]
+	}
+	return a, b
+}
+
 // topShare is the share of the series that its two most frequent values cover (a lower bound).
 func (t *topSizes) topShare() float64 {
 	if t.n == 0 {
