@@ -10,8 +10,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -81,19 +83,11 @@ func Handler() http.Handler {
 
 // Version is a hash of every embedded file: the console's files are named under /v/VERSION/.
 func Version() string {
+	tags := entityTags()
 	h := sha256.New()
-	_ = fs.WalkDir(files, ".", func(name string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := files.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(h, "%s %d\n", name, len(data))
-		h.Write(data)
-		return nil
-	})
+	for _, name := range slices.Sorted(maps.Keys(tags)) {
+		fmt.Fprintf(h, "%s %s\n", name, tags[name])
+	}
 	return hex.EncodeToString(h.Sum(nil)[:6])
 }
 

@@ -63,12 +63,7 @@ func (s *Store) buildHeavy(p partition) ([]string, error) {
 		}
 		tmp := filepath.Join(dir, fileName('m', pf.merged)) + ".tmp"
 		q := heavySelect(f, "read_parquet("+sqlFileList(pf.live)+")", s.heavyK)
-		if err := execSQL(s.w.mconn, "COPY ("+q+") TO "+sqlString(tmp)+" "+copyOpts); err != nil {
-			_ = os.Remove(tmp)
-			return superseded, err
-		}
-		if err := publish(tmp); err != nil {
-			_ = os.Remove(tmp)
+		if err := copyPublish(s.w.mconn, q, tmp, copyOpts); err != nil {
 			return superseded, err
 		}
 		superseded = append(superseded, hf.live...)

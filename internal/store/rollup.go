@@ -197,15 +197,7 @@ func (s *Store) writeRollup(t query.Tier, name string, files []chunkFile, sel fu
 	}
 	tmp := filepath.Join(dir, fileName('c', seq)) + ".tmp"
 	q := sel(t, "read_parquet("+sqlFileList(paths)+")")
-	if err := execSQL(s.w.mconn, "COPY ("+q+") TO "+sqlString(tmp)+" "+chunkCopyOpts); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	if err := publish(tmp); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return nil
+	return copyPublish(s.w.mconn, q, tmp, chunkCopyOpts)
 }
 
 // chunkCopyOpts are the Parquet options of roll-up chunks: they are merged later, so fast.

@@ -221,13 +221,18 @@ func (w *writer) merge(t query.Tier, dir string, pf partFiles) error {
 	if t.Bucket > 0 {
 		sel = rollupSelect(t, src, "TRUE") + " ORDER BY time_ms"
 	}
-	if err := execSQL(w.mconn, "COPY ("+sel+") TO "+sqlString(tmp)+" "+copyOpts); err != nil {
-		_ = os.Remove(tmp)
-		return err
+	return copyPublish(w.mconn, sel, tmp, copyOpts)
+}
+
+// copyPublish writes a query's rows to the Parquet file tmp with the given options and publishes
+// it under its final name; a failed write leaves no file behind.
+func copyPublish(conn mapping.Connection, query, tmp, opts string) error {
+	err := execSQL(conn, "COPY ("+query+") TO "+sqlString(tmp)+" "+opts)
+	if err == nil {
+		err = publish(tmp)
 	}
-	if err := publish(tmp); err != nil {
+	if err != nil {
 		_ = os.Remove(tmp)
-		return err
 	}
-	return nil
+	return err
 }
