@@ -57,6 +57,7 @@ type rawAlert struct {
 	Prefix     string          `json:"prefix"`
 	Server     json.RawMessage `json:"server"`
 	Address    string          `json:"address"`
+	Key        string          `json:"key"` // yocho's cnc alerts: cnc:ADDR:PORT/PROTO
 	StartedAt  *time.Time      `json:"started_at"`
 	AttackAt   *time.Time      `json:"attack_started_at"`
 	DetectedAt *time.Time      `json:"detected_at"`
@@ -140,6 +141,12 @@ func (r *rawAlert) alert() (Alert, error) {
 	if r.Address != "" {
 		if addr, err := netip.ParseAddr(r.Address); err == nil {
 			a.Servers = append(a.Servers, addr)
+		}
+	}
+	if ep, ok := strings.CutPrefix(r.Key, "cnc:"); ok && len(a.Servers) == 0 {
+		ep, _, _ = strings.Cut(ep, "/")
+		if ap, err := netip.ParseAddrPort(ep); err == nil {
+			a.Servers = append(a.Servers, ap.Addr())
 		}
 	}
 	if r.StartedAt == nil {

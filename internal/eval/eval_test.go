@@ -163,3 +163,20 @@ func TestFetchAlerts(t *testing.T) {
 		t.Error("a 404 gave no error")
 	}
 }
+
+// TestParseAlertsCnCServerFromKey reads the server of a cnc alert as yocho serves it: named only in
+// the alert's key, the victims being the infected subscribers.
+func TestParseAlertsCnCServerFromKey(t *testing.T) {
+	for _, tc := range []struct{ key, want string }{
+		{"cnc:198.18.10.1:23/tcp", "198.18.10.1"},
+		{"cnc:[2001:db8:f000::1]:443/udp", "2001:db8:f000::1"},
+	} {
+		got, err := ParseAlerts([]byte(`[{"id":"a","kind":"cnc","key":"` + tc.key + `","victims":["10.1.70.11","10.0.5.236"],"started_at":"2026-11-25T10:00:00Z"}]`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || len(got[0].Servers) != 1 || got[0].Servers[0].String() != tc.want {
+			t.Errorf("key %s: servers %v, want [%s]", tc.key, got[0].Servers, tc.want)
+		}
+	}
+}
