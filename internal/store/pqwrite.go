@@ -124,34 +124,18 @@ func (w *pqWriter) int64s(v []int64) {
 		w.uint64s(unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(v))), len(v)))
 		return
 	}
-	if len(v) == 0 {
-		return
-	}
-	lo, hi := v[0], v[0]
-	for _, x := range v {
-		lo, hi = min(lo, x), max(hi, x)
-	}
-	w.stat(uint64(lo), true)
-	w.stat(uint64(hi), true)
-	w.appendRaw(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 8*len(v)), 8)
+	appendPlain(w, v, true)
 }
 
 // uint64s appends values of an unsigned INT64 column.
-func (w *pqWriter) uint64s(v []uint64) {
-	if len(v) == 0 {
-		return
-	}
-	lo, hi := v[0], v[0]
-	for _, x := range v {
-		lo, hi = min(lo, x), max(hi, x)
-	}
-	w.stat(lo, false)
-	w.stat(hi, false)
-	w.appendRaw(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 8*len(v)), 8)
-}
+func (w *pqWriter) uint64s(v []uint64) { appendPlain(w, v, false) }
 
 // uint32s appends values of an unsigned INT32 column.
-func (w *pqWriter) uint32s(v []uint32) {
+func (w *pqWriter) uint32s(v []uint32) { appendPlain(w, v, false) }
+
+// appendPlain appends 32- or 64-bit values as they are in memory, keeping the column's min/max
+// statistics (compared as signed or not).
+func appendPlain[T int64 | uint64 | uint32](w *pqWriter, v []T, signed bool) {
 	if len(v) == 0 {
 		return
 	}
@@ -159,9 +143,10 @@ func (w *pqWriter) uint32s(v []uint32) {
 	for _, x := range v {
 		lo, hi = min(lo, x), max(hi, x)
 	}
-	w.stat(uint64(lo), false)
-	w.stat(uint64(hi), false)
-	w.appendRaw(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v)), 4)
+	w.stat(uint64(lo), signed)
+	w.stat(uint64(hi), signed)
+	width := int(unsafe.Sizeof(v[0]))
+	w.appendRaw(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), width*len(v)), width)
 }
 
 // appendRaw appends plain values as they are in memory, width bytes each, breaking pages at
