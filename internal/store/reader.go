@@ -61,7 +61,11 @@ func (r *Reader) queryFiles(ctx context.Context, t query.Tier, from, to time.Tim
 		if len(files) == 0 {
 			return nil
 		}
-		q, args := build("read_parquet(" + sqlFileList(files) + ")")
+		src := "read_parquet(" + sqlFileList(files) + ")"
+		if t.Name == query.TierRaw.Name {
+			src = rawView(src)
+		}
+		q, args := build(src)
 		rows, err := r.db.QueryContext(ctx, q, bind(args)...)
 		if err == nil {
 			err = scan(rows)
@@ -359,7 +363,7 @@ func (r *Reader) Series(ctx context.Context, req query.SeriesRequest) (*query.Se
 // flowColumns is what a flow search reads, in FlowRow order, each cast for scanning.
 var flowColumns = func() string {
 	var out []string
-	for _, c := range rawColumns {
+	for _, c := range flowFields {
 		if c.typ == "BIGINT" {
 			out = append(out, c.name)
 		} else {
@@ -382,7 +386,7 @@ func (r *Reader) Flows(ctx context.Context, req query.FlowsRequest) (*query.Flow
 		return q, append([]any{req.From.UnixMilli(), req.To.UnixMilli()}, args...)
 	}, func(rows *sql.Rows) error {
 		var tm, dur, delay int64
-		u := make([]uint64, len(rawColumns)-3)
+		u := make([]uint64, len(flowFields)-3)
 		dest := []any{&tm, &dur, &delay}
 		for i := range u {
 			dest = append(dest, &u[i])
@@ -401,7 +405,7 @@ func (r *Reader) Flows(ctx context.Context, req query.FlowsRequest) (*query.Flow
 	return res, nil
 }
 
-// flowRow builds a FlowRow from the scanned columns; u holds rawColumns[3:].
+// flowRow builds a FlowRow from the scanned columns; u holds flowFields[3:].
 func flowRow(tm, dur, delay int64, u []uint64) query.FlowRow {
 	addr := func(i int) string {
 		a := query.DecodeAddr(u[i], u[i+1])

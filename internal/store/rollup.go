@@ -34,7 +34,7 @@ func wellKnownSQL(col string) string {
 	return fmt.Sprintf("(%s BETWEEN 1 AND 1023 OR %s IN (%s))", col, col, strings.Join(list, ", "))
 }
 
-// rawRollupSelect is the SELECT that sums raw flows of source into groups of tier t: what
+// rawRollupSelect is the SELECT that sums raw flows of source (a scan of raw files) into groups of tier t: what
 // builds the roll-ups from raw chunks (a vectorised hash aggregate; merges sort).
 func rawRollupSelect(t query.Tier, source string) string {
 	b := t.Bucket.Milliseconds()
@@ -48,7 +48,7 @@ func rawRollupSelect(t query.Tier, source string) string {
 		}
 	}
 	sel = append(sel, "sum(bytes)::UBIGINT AS bytes", "sum(packets)::UBIGINT AS packets", "count(*)::UBIGINT AS flows")
-	return "SELECT " + strings.Join(sel, ", ") + " FROM " + source + " GROUP BY ALL"
+	return "SELECT " + strings.Join(sel, ", ") + " FROM " + rawView(source) + " GROUP BY ALL"
 }
 
 // chunkFile is one chunk file on disk.

@@ -1,6 +1,10 @@
 package store
 
-import "yocho/internal/query"
+import (
+	"strings"
+
+	"yocho/internal/query"
+)
 
 // rawColumn is one column of the raw tier, in table order.
 type rawColumn struct {
@@ -8,11 +12,58 @@ type rawColumn struct {
 	typ  string // DuckDB type
 }
 
-// rawColumns is the raw tier's schema, in file order (see writer.rawColumn).
+// rawColumns is the raw tier's schema as stored, in file order (see stage). Three fields are
+// stored in a form that compresses better than the field itself (docs/store.md, "On disk"):
+//   - the two ports as the lower and the higher of the pair and which of them is the source's
+//     (one side of most flows is a service port, the other an ephemeral one: the lower port
+//     column is a short dictionary, the higher one the ephemeral ports, instead of two columns
+//     that each mix both);
+//   - bytes as whole bytes per packet and the remainder, given packets (the average packet
+//     size has fewer distinct values than the byte count);
+//   - the receive delay in whole seconds, rounded: the only field kept at a coarser
+//     resolution than it arrives with (to ±500 ms; see receiveDelaySeconds).
+//
+// The reader sees the fields themselves through rawView.
 var rawColumns = []rawColumn{
-	{"time_ms", "BIGINT"},           // StartMs
-	{"duration_ms", "BIGINT"},       // EndMs - StartMs
-	{"received_delay_ms", "BIGINT"}, // ReceivedMs - EndMs
+	{"time_ms", "BIGINT"},          // StartMs
+	{"duration_ms", "BIGINT"},      // EndMs - StartMs
+	{"received_delay_s", "BIGINT"}, // ReceivedMs - EndMs, in seconds (rounded)
+	{"exporter_hi", "UBIGINT"}, {"exporter_lo", "UBIGINT"},
+	{"obs_domain", "UINTEGER"},
+	{"sampler_id", "UINTEGER"},
+	{"sampling_rate", "UINTEGER"},
+	{"in_if", "UINTEGER"},
+	{"out_if", "UINTEGER"},
+	{"src_addr_hi", "UBIGINT"}, {"src_addr_lo", "UBIGINT"},
+	{"dst_addr_hi", "UBIGINT"}, {"dst_addr_lo", "UBIGINT"},
+	{"next_hop_hi", "UBIGINT"}, {"next_hop_lo", "UBIGINT"},
+	{"port_lo", "USMALLINT"}, // min(src_port, dst_port)
+	{"port_hi", "USMALLINT"}, // max(src_port, dst_port)
+	{"proto", "UTINYINT"},
+	{"tcp_flags", "UTINYINT"},
+	{"tos", "UTINYINT"},
+	{"icmp_type", "UTINYINT"},
+	{"icmp_code", "UTINYINT"},
+	{"bytes_per_packet", "UBIGINT"}, // bytes / packets (bytes when packets is 0)
+	{"packets", "UBIGINT"},          // scaled by sampling_rate
+	{"bytes_rem", "UBIGINT"},        // bytes % packets
+	{"src_as", "UINTEGER"},
+	{"dst_as", "UINTEGER"},
+	{"src_mask", "UTINYINT"},
+	{"dst_mask", "UTINYINT"},
+	{"vlan", "USMALLINT"},
+	{"direction", "UTINYINT"},
+	{"forwarding_status", "UTINYINT"},
+	{"mpls_label", "UINTEGER"},
+	{"port_swap", "UTINYINT"}, // 1 when src_port is port_hi (and differs from dst_port)
+}
+
+// flowFields are the raw tier's fields as queries see them (rawView), in FlowRow order: time,
+// duration and receive delay in milliseconds, then every other field of a flow.
+var flowFields = []rawColumn{
+	{"time_ms", "BIGINT"},
+	{"duration_ms", "BIGINT"},
+	{"received_delay_ms", "BIGINT"},
 	{"exporter_hi", "UBIGINT"}, {"exporter_lo", "UBIGINT"},
 	{"obs_domain", "UINTEGER"},
 	{"sampler_id", "UINTEGER"},
@@ -41,7 +92,41 @@ var rawColumns = []rawColumn{
 	{"mpls_label", "UINTEGER"},
 }
 
-// fieldColumns are the stored columns of a query field.
+// derivedFields are the flow fields not stored as such, as SQL on the stored columns.
+var derivedFields = map[string]string{
+	"received_delay_ms": "received_delay_s * 1000",
+	"src_port":          "CASE WHEN port_swap = 1 THEN port_hi ELSE port_lo END",
+	"dst_port":          "CASE WHEN port_swap = 1 THEN port_lo ELSE port_hi END",
+	"bytes":             "bytes_per_packet * packets + bytes_rem",
+}
+
+// rawViewSelect is the projection of rawView.
+var rawViewSelect = func() string {
+	out := make([]string, len(flowFields))
+	for i, c := range flowFields {
+		out[i] = c.name
+		if e, ok := derivedFields[c.name]; ok {
+			out[i] = "(" + e + ")::" + c.typ + " AS " + c.name
+		}
+	}
+	return strings.Join(out, ", ")
+}()
+
+// rawView is a FROM item over source, a scan of raw files, that shows the flow fields
+// (flowFields) instead of their stored form. DuckDB pushes projections through it, and filters
+// on stored columns (time, addresses) still reach the scan.
+func rawView(source string) string {
+	return "(SELECT " + rawViewSelect + " FROM " + source + ")"
+}
+
+// receiveDelaySeconds is the stored receive delay of a flow received ms milliseconds after its
+// end: whole seconds, rounded to the nearest. Exporters send a flow when a timeout expires (15 s
+// inactive, 60 s and more active) at their next cache scan (every second or more) and stamp the
+// export in whole seconds (NetFlow v9, IPFIX): below a second the delay is the collector's own
+// scheduling, not information about the flow.
+func receiveDelaySeconds(ms int64) int64 { return floorDiv(ms+500, 1000) }
+
+// fieldColumns are the columns of a query field, as rawView and the roll-ups show them.
 func fieldColumns(f query.Field) []string {
 	if f.Kind == query.KindAddr {
 		return []string{f.Name + "_hi", f.Name + "_lo"}

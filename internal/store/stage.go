@@ -9,16 +9,17 @@ import (
 )
 
 // stage holds flows the writer has not flushed yet, column by column, already in the raw tier's
-// representation (rawColumns): times as start, duration and receive delay; addresses as their
-// two halves; volumes scaled by the sampling rate. Consume converts a flow.Batch into a stage in
+// representation (rawColumns): times as start, duration and receive delay (in seconds);
+// addresses as their two halves; volumes scaled by the sampling rate, bytes as bytes per packet
+// and remainder; ports as the lower and the higher of the pair and which one the source has. Consume converts a flow.Batch into a stage in
 // one pass per column; writing a chunk is then a copy of each column into pages. No column holds
 // a pointer: the garbage collector neither scans staged flows nor slows their copy.
 type stage struct {
 	i64 [3][]int64
-	u64 [10][]uint64
+	u64 [11][]uint64
 	u32 [8][]uint32
 	u16 [3][]uint16
-	u8  [9][]uint8
+	u8  [10][]uint8
 }
 
 // stageCol maps a column of rawColumns to its slice in a stage.
@@ -29,19 +30,20 @@ type stageCol struct {
 
 // stageCols is rawColumns' place in a stage, in rawColumns order.
 var stageCols = [...]stageCol{
-	{0, 0}, {0, 1}, {0, 2}, // time_ms, duration_ms, received_delay_ms
+	{0, 0}, {0, 1}, {0, 2}, // time_ms, duration_ms, received_delay_s
 	{8, 0}, {8, 1}, // exporter
 	{4, 0}, {4, 1}, {4, 2}, // obs_domain, sampler_id, sampling_rate
 	{4, 3}, {4, 4}, // in_if, out_if
 	{8, 2}, {8, 3}, {8, 4}, {8, 5}, {8, 6}, {8, 7}, // src, dst, next hop
-	{2, 0}, {2, 1}, // src_port, dst_port
+	{2, 0}, {2, 1}, // port_lo, port_hi
 	{1, 0}, {1, 1}, {1, 2}, {1, 3}, {1, 4}, // proto, tcp_flags, tos, icmp_type, icmp_code
-	{8, 8}, {8, 9}, // bytes, packets
+	{8, 8}, {8, 9}, {8, 10}, // bytes_per_packet, packets, bytes_rem
 	{4, 5}, {4, 6}, // src_as, dst_as
 	{1, 5}, {1, 6}, // src_mask, dst_mask
 	{2, 2},         // vlan
 	{1, 7}, {1, 8}, // direction, forwarding_status
 	{4, 7}, // mpls_label
+	{1, 9}, // port_swap
 }
 
 func (s *stage) len() int { return len(s.i64[0]) }
@@ -98,28 +100,42 @@ func (s *stage) add(b *flow.Batch) {
 	copy(tm, b.StartMs)
 	for i := range n {
 		dur[i] = b.EndMs[i] - b.StartMs[i]
-		delay[i] = b.ReceivedMs[i] - b.EndMs[i]
+		delay[i] = receiveDelaySeconds(b.ReceivedMs[i] - b.EndMs[i])
 	}
 	s.i64[0], s.i64[1], s.i64[2] = s.i64[0][:at+n], s.i64[1][:at+n], s.i64[2][:at+n]
 	s.addrs(0, b.Exporter)
 	s.addrs(2, b.SrcAddr)
 	s.addrs(4, b.DstAddr)
 	s.addrs(6, b.NextHop)
-	bytes, pkts := s.u64[8][at:at+n], s.u64[9][at:at+n]
+	bpp, pkts, rem := s.u64[8][at:at+n], s.u64[9][at:at+n], s.u64[10][at:at+n]
 	for i := range n {
 		r := uint64(b.SamplingRate[i])
 		if r == 0 {
 			r = 1
 		}
-		bytes[i], pkts[i] = b.Bytes[i]*r, b.Packets[i]*r
+		by, p := b.Bytes[i]*r, b.Packets[i]*r
+		pkts[i] = p
+		if p == 0 {
+			bpp[i], rem[i] = by, 0
+			continue
+		}
+		bpp[i] = by / p
+		rem[i] = by - bpp[i]*p
 	}
-	s.u64[8], s.u64[9] = s.u64[8][:at+n], s.u64[9][:at+n]
+	s.u64[8], s.u64[9], s.u64[10] = s.u64[8][:at+n], s.u64[9][:at+n], s.u64[10][:at+n]
 	for i, v := range [...][]uint32{b.ObsDomain, b.SamplerID, b.SamplingRate, b.InIf, b.OutIf, b.SrcAS, b.DstAS, b.MPLSLabel} {
 		s.u32[i] = append(s.u32[i], v...)
 	}
-	for i, v := range [...][]uint16{b.SrcPort, b.DstPort, b.VLAN} {
-		s.u16[i] = append(s.u16[i], v...)
+	plo, phi, swap := s.u16[0][at:at+n], s.u16[1][at:at+n], s.u8[9][at:at+n]
+	for i := range n {
+		sp, dp := b.SrcPort[i], b.DstPort[i]
+		plo[i], phi[i], swap[i] = min(sp, dp), max(sp, dp), 0
+		if sp > dp {
+			swap[i] = 1
+		}
 	}
+	s.u16[0], s.u16[1], s.u8[9] = s.u16[0][:at+n], s.u16[1][:at+n], s.u8[9][:at+n]
+	s.u16[2] = append(s.u16[2], b.VLAN...)
 	for i, v := range [...][]uint8{b.Proto, b.TCPFlags, b.ToS, b.ICMPType, b.ICMPCode, b.SrcMask, b.DstMask, b.Direction, b.ForwardingStatus} {
 		s.u8[i] = append(s.u8[i], v...)
 	}

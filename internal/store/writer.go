@@ -195,15 +195,20 @@ func (w *writer) writeRaw(path string, ss []*stage) error {
 	})
 }
 
-// copyOpts are the Parquet options of merged files.
+// copyOpts are the Parquet options of merged roll-up files.
 const copyOpts = "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
 
-// rawSortSQL is the order of merged raw files: by exporter, destination, then time. The columns
-// an exporter decides (sampling rate, observation domain, interfaces, next hops) form long runs,
-// flows to one host sit together, and times grow within a host: that is what makes them small
-// (19 B/flow against 22 B by destination and time, on the benchmark's flows). Row-group
-// statistics still skip groups when a filter names destinations, less well.
-const rawSortSQL = "exporter_hi, exporter_lo, dst_addr_hi, dst_addr_lo, time_ms"
+// rawCopyOpts are the Parquet options of merged raw files: ZSTD level 9 (0.5 B/flow less than
+// the default level 3, for about 1.3x the merge time; level 12 gains 0.06 B more at 1.7x).
+const rawCopyOpts = "(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 9, ROW_GROUP_SIZE 122880)"
+
+// rawSortSQL is the order of merged raw files: by exporter, destination, source, then time.
+// The columns an exporter decides (sampling rate, observation domain, interfaces, next hops)
+// form long runs, flows to one host sit together, and within them the flows of one client
+// (whose source AS and input interface repeat): that is what makes them small. Sorting by
+// source before time costs the time column 0.3 B/flow and saves the source columns 0.6.
+// Row-group statistics still skip groups when a filter names destinations, less well.
+const rawSortSQL = "exporter_hi, exporter_lo, dst_addr_hi, dst_addr_lo, src_addr_hi, src_addr_lo, time_ms"
 
 // merge writes the live files of one partition as one merged file m-SEQ, SEQ being the highest
 // sequence number among them. The merged file replaces them for readers as soon as it is renamed
@@ -217,11 +222,11 @@ func (w *writer) merge(t query.Tier, dir string, pf partFiles) error {
 	}
 	tmp := filepath.Join(dir, fileName('m', seq)) + ".tmp"
 	src := "read_parquet(" + sqlFileList(pf.live) + ")"
-	sel := "SELECT * FROM " + src + " ORDER BY " + rawSortSQL
+	sel, opts := "SELECT * FROM "+src+" ORDER BY "+rawSortSQL, rawCopyOpts
 	if t.Bucket > 0 {
-		sel = rollupSelect(t, src, "TRUE") + " ORDER BY time_ms"
+		sel, opts = rollupSelect(t, src, "TRUE")+" ORDER BY time_ms", copyOpts
 	}
-	return copyPublish(w.mconn, sel, tmp, copyOpts)
+	return copyPublish(w.mconn, sel, tmp, opts)
 }
 
 // copyPublish writes a query's rows to the Parquet file tmp with the given options and publishes
