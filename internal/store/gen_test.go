@@ -103,7 +103,6 @@ func (g *generator) next(rec *flow.Record) {
 		Exporter:     g.exporters[e],
 		ObsDomain:    uint32(e),
 		SamplingRate: g.rates[e],
-		InIf:         uint32(1 + (sn%500)%8), // the peering link of the source AS
 		OutIf:        uint32(10 + dn%16),
 		SrcAddr:      hostAddr(sn+1000, sn%16 == 15),
 		DstAddr:      hostAddr(dn, sn%16 == 15), // one flow in 16 is IPv6 end to end
@@ -111,12 +110,15 @@ func (g *generator) next(rec *flow.Record) {
 		Proto:        proto,
 		Bytes:        pkts * bpp,
 		Packets:      pkts,
-		SrcAS:        uint32(64512 + sn%500),
 		DstAS:        64500,
 		SrcMask:      24,
 		DstMask:      uint8(24 + dn%8),
 		Direction:    flow.DirectionIngress,
 	}
+	// the source AS is the origin of the source's prefix (a /24, a /48 in IPv6), as routing
+	// tables give it, and the input interface the peering link of that AS
+	rec.SrcAS = originAS(rec.SrcAddr)
+	rec.InIf = 1 + (rec.SrcAS-64512)%8
 	if r.IntN(2) == 0 { // answer from the service to the client
 		rec.SrcPort, rec.DstPort = svc, eph
 	} else {
@@ -128,6 +130,16 @@ func (g *generator) next(rec *flow.Record) {
 	if proto == 1 {
 		rec.SrcPort, rec.DstPort, rec.ICMPType = 0, 0, 8
 	}
+}
+
+// originAS is the AS (one of 500) announcing the prefix of a: its /24, or its /48 in IPv6.
+func originAS(a netip.Addr) uint32 {
+	b := a.As16()
+	p := uint32(b[12])<<16 | uint32(b[13])<<8 | uint32(b[14])
+	if !a.Is4() {
+		p = uint32(b[2])<<24 | uint32(b[3])<<16 | uint32(b[4])<<8 | uint32(b[5])
+	}
+	return 64512 + (p*2654435761>>8)%500
 }
 
 // packetSize draws an average packet size the way links carry them: clustered at TCP

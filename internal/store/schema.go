@@ -12,12 +12,15 @@ type rawColumn struct {
 	typ  string // DuckDB type
 }
 
-// rawColumns is the raw tier's schema as stored, in file order (see stage). Three fields are
+// rawColumns is the raw tier's schema as stored, in file order (see stage). Four fields are
 // stored in a form that compresses better than the field itself (docs/store.md, "On disk"):
+//   - the start time as whole seconds and milliseconds: in merged files, sorted by exporter,
+//     destination and source, times are in no order, and two small dictionaries (3600 seconds
+//     an hour, 1000 milliseconds) cost less than 8-byte values through ZSTD;
 //   - the two ports as the lower and the higher of the pair and which of them is the source's
 //     (one side of most flows is a service port, the other an ephemeral one: the lower port
 //     column is a short dictionary, the higher one the ephemeral ports, instead of two columns
-//     that each mix both);
+//     that each mix both); the higher port as its two bytes, each a small dictionary;
 //   - bytes as whole bytes per packet and the remainder, given packets (the average packet
 //     size has fewer distinct values than the byte count);
 //   - the receive delay in whole seconds, rounded: the only field kept at a coarser
@@ -25,7 +28,8 @@ type rawColumn struct {
 //
 // The reader sees the fields themselves through rawView.
 var rawColumns = []rawColumn{
-	{"time_ms", "BIGINT"},          // StartMs
+	{"time_s", "BIGINT"},           // StartMs in whole seconds (floor)
+	{"time_frac", "USMALLINT"},     // StartMs - 1000 time_s
 	{"duration_ms", "BIGINT"},      // EndMs - StartMs
 	{"received_delay_s", "BIGINT"}, // ReceivedMs - EndMs, in seconds (rounded)
 	{"exporter_hi", "UBIGINT"}, {"exporter_lo", "UBIGINT"},
@@ -37,8 +41,9 @@ var rawColumns = []rawColumn{
 	{"src_addr_hi", "UBIGINT"}, {"src_addr_lo", "UBIGINT"},
 	{"dst_addr_hi", "UBIGINT"}, {"dst_addr_lo", "UBIGINT"},
 	{"next_hop_hi", "UBIGINT"}, {"next_hop_lo", "UBIGINT"},
-	{"port_lo", "USMALLINT"}, // min(src_port, dst_port)
-	{"port_hi", "USMALLINT"}, // max(src_port, dst_port)
+	{"port_lo", "USMALLINT"},    // min(src_port, dst_port)
+	{"port_hi_msb", "UTINYINT"}, // max(src_port, dst_port) >> 8
+	{"port_hi_lsb", "UTINYINT"}, // max(src_port, dst_port) & 255
 	{"proto", "UTINYINT"},
 	{"tcp_flags", "UTINYINT"},
 	{"tos", "UTINYINT"},
@@ -94,11 +99,15 @@ var flowFields = []rawColumn{
 
 // derivedFields are the flow fields not stored as such, as SQL on the stored columns.
 var derivedFields = map[string]string{
+	"time_ms":           "time_s * 1000 + time_frac",
 	"received_delay_ms": "received_delay_s * 1000",
-	"src_port":          "CASE WHEN port_swap = 1 THEN port_hi ELSE port_lo END",
-	"dst_port":          "CASE WHEN port_swap = 1 THEN port_lo ELSE port_hi END",
+	"src_port":          "CASE WHEN port_swap = 1 THEN " + portHiSQL + " ELSE port_lo END",
+	"dst_port":          "CASE WHEN port_swap = 1 THEN port_lo ELSE " + portHiSQL + " END",
 	"bytes":             "bytes_per_packet * packets + bytes_rem",
 }
+
+// portHiSQL is the higher port of a flow, from its stored bytes.
+const portHiSQL = "(port_hi_msb::USMALLINT << 8 | port_hi_lsb)"
 
 // rawViewSelect is the projection of rawView.
 var rawViewSelect = func() string {

@@ -9,7 +9,8 @@ import (
 )
 
 // stage holds flows the writer has not flushed yet, column by column, already in the raw tier's
-// representation (rawColumns): times as start, duration and receive delay (in seconds);
+// representation (rawColumns): times as start (seconds and milliseconds), duration and receive
+// delay (in seconds);
 // addresses as their two halves; volumes scaled by the sampling rate, bytes as bytes per packet
 // and remainder; ports as the lower and the higher of the pair and which one the source has. Consume converts a flow.Batch into a stage in
 // one pass per column; writing a chunk is then a copy of each column into pages. No column holds
@@ -19,7 +20,7 @@ type stage struct {
 	u64 [11][]uint64
 	u32 [8][]uint32
 	u16 [3][]uint16
-	u8  [10][]uint8
+	u8  [12][]uint8
 }
 
 // stageCol maps a column of rawColumns to its slice in a stage.
@@ -30,12 +31,12 @@ type stageCol struct {
 
 // stageCols is rawColumns' place in a stage, in rawColumns order.
 var stageCols = [...]stageCol{
-	{0, 0}, {0, 1}, {0, 2}, // time_ms, duration_ms, received_delay_s
+	{0, 0}, {2, 1}, {0, 1}, {0, 2}, // time_s, time_frac, duration_ms, received_delay_s
 	{8, 0}, {8, 1}, // exporter
 	{4, 0}, {4, 1}, {4, 2}, // obs_domain, sampler_id, sampling_rate
 	{4, 3}, {4, 4}, // in_if, out_if
 	{8, 2}, {8, 3}, {8, 4}, {8, 5}, {8, 6}, {8, 7}, // src, dst, next hop
-	{2, 0}, {2, 1}, // port_lo, port_hi
+	{2, 0}, {1, 10}, {1, 11}, // port_lo, port_hi_msb, port_hi_lsb
 	{1, 0}, {1, 1}, {1, 2}, {1, 3}, {1, 4}, // proto, tcp_flags, tos, icmp_type, icmp_code
 	{8, 8}, {8, 9}, {8, 10}, // bytes_per_packet, packets, bytes_rem
 	{4, 5}, {4, 6}, // src_as, dst_as
@@ -97,8 +98,10 @@ func (s *stage) add(b *flow.Batch) {
 	at := s.len()
 	ext := func(v []int64) []int64 { return v[:at+n] }
 	tm, dur, delay := ext(s.i64[0])[at:], ext(s.i64[1])[at:], ext(s.i64[2])[at:]
-	copy(tm, b.StartMs)
+	frac := s.u16[1][at : at+n]
 	for i := range n {
+		sec := floorDiv(b.StartMs[i], 1000)
+		tm[i], frac[i] = sec, uint16(b.StartMs[i]-sec*1000)
 		dur[i] = b.EndMs[i] - b.StartMs[i]
 		delay[i] = receiveDelaySeconds(b.ReceivedMs[i] - b.EndMs[i])
 	}
@@ -126,15 +129,17 @@ func (s *stage) add(b *flow.Batch) {
 	for i, v := range [...][]uint32{b.ObsDomain, b.SamplerID, b.SamplingRate, b.InIf, b.OutIf, b.SrcAS, b.DstAS, b.MPLSLabel} {
 		s.u32[i] = append(s.u32[i], v...)
 	}
-	plo, phi, swap := s.u16[0][at:at+n], s.u16[1][at:at+n], s.u8[9][at:at+n]
+	s.u16[1] = s.u16[1][:at+n]
+	plo, swap, msb, lsb := s.u16[0][at:at+n], s.u8[9][at:at+n], s.u8[10][at:at+n], s.u8[11][at:at+n]
 	for i := range n {
 		sp, dp := b.SrcPort[i], b.DstPort[i]
-		plo[i], phi[i], swap[i] = min(sp, dp), max(sp, dp), 0
+		hi := max(sp, dp)
+		plo[i], msb[i], lsb[i], swap[i] = min(sp, dp), uint8(hi>>8), uint8(hi), 0
 		if sp > dp {
 			swap[i] = 1
 		}
 	}
-	s.u16[0], s.u16[1], s.u8[9] = s.u16[0][:at+n], s.u16[1][:at+n], s.u8[9][:at+n]
+	s.u16[0], s.u8[9], s.u8[10], s.u8[11] = s.u16[0][:at+n], s.u8[9][:at+n], s.u8[10][:at+n], s.u8[11][:at+n]
 	s.u16[2] = append(s.u16[2], b.VLAN...)
 	for i, v := range [...][]uint8{b.Proto, b.TCPFlags, b.ToS, b.ICMPType, b.ICMPCode, b.SrcMask, b.DstMask, b.Direction, b.ForwardingStatus} {
 		s.u8[i] = append(s.u8[i], v...)
