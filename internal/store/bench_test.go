@@ -405,6 +405,78 @@ func BenchmarkMerge(b *testing.B) {
 	}
 }
 
+// BenchmarkDiskPerFlow is the disk a merged raw flow takes, on one hour of fresh generator flows
+// (no template replayed: a replay repeats the template's sizes, hosts and times within an hour
+// when YOCHO_BENCH_FLOWS exceeds 24 templates, which compresses better than traffic does) at
+// the density of YOCHO_BENCH_FLOWS a day. It logs the bytes of each column.
+func BenchmarkDiskPerFlow(b *testing.B) {
+	n := benchFlows() / 24
+	for range b.N {
+		dir := b.TempDir()
+		cfg := DefaultConfig()
+		cfg.Dir = dir
+		s, err := New(cfg, prometheus.NewRegistry(), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.now = func() time.Time { return benchNow.Add(2 * time.Hour) }
+		if s.w, err = openWriter(cfg, &s.pool, 1); err != nil {
+			b.Fatal(err)
+		}
+		g := newGenerator(genConfig{Flows: n, StartMs: benchNow.UnixMilli(), SpanMs: 3600_000, Seed: 7, Exporters: 8, Hosts: 200_000})
+		batch := flow.NewBatch(flow.DefaultBatchSize)
+		for g.batch(batch, flow.DefaultBatchSize) {
+			s.w.appendBatch(batch)
+			if s.w.nrows >= cfg.FlushRows {
+				if err := s.w.flush(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		if err := s.w.flush(); err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		if _, err := s.Compact(true); err != nil {
+			b.Fatal(err)
+		}
+		merge := time.Since(t0)
+		files, err := filesFor(dir, query.TierRaw, benchNow, benchNow.Add(time.Hour))
+		if err != nil || len(files) != 1 {
+			b.Fatalf("merged raw files: %v, %v", files, err)
+		}
+		st, err := os.Stat(files[0])
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := OpenReader(dir, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows, err := r.db.Query(fmt.Sprintf("SELECT path_in_schema, sum(total_compressed_size) FROM parquet_metadata(%s) GROUP BY 1 ORDER BY 2 DESC", sqlString(files[0])))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var cols []string
+		for rows.Next() {
+			var name string
+			var size int64
+			if err := rows.Scan(&name, &size); err != nil {
+				b.Fatal(err)
+			}
+			if per := float64(size) / float64(n); per >= 0.01 {
+				cols = append(cols, fmt.Sprintf("%s %.2f", name, per))
+			}
+		}
+		rows.Close()
+		r.Close()
+		b.Logf("%d flows in one hour, merged in %s: %.2f B/flow; per column: %s", n, merge.Round(time.Millisecond),
+			float64(st.Size())/float64(n), strings.Join(cols, ", "))
+		b.ReportMetric(float64(st.Size())/float64(n), "raw-B/flow")
+		s.w.close()
+	}
+}
+
 // ---- nfdump, on the same flows ----
 
 // BenchmarkNfdumpTop10 sends the benchmark day as NetFlow v9 to nfcapd on loopback (bytes and
