@@ -118,7 +118,7 @@ func (s *stage) add(b *flow.Batch) {
 		}
 		by, p := b.Bytes[i]*r, b.Packets[i]*r
 		pkts[i] = p
-		if p == 0 {
+		if p <= 1 { // no division for the most common flows
 			bpp[i], rem[i] = by, 0
 			continue
 		}
