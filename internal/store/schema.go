@@ -49,9 +49,9 @@ var rawColumns = []rawColumn{
 	{"tos", "UTINYINT"},
 	{"icmp_type", "UTINYINT"},
 	{"icmp_code", "UTINYINT"},
-	{"bytes_per_packet", "UBIGINT"}, // bytes / packets (bytes when packets is 0)
+	{"bytes_per_packet", "UBIGINT"}, // bytes / packets (0 when packets is 0)
 	{"packets", "UBIGINT"},          // scaled by sampling_rate
-	{"bytes_rem", "UBIGINT"},        // bytes % packets
+	{"bytes_rem", "UBIGINT"},        // bytes % packets (bytes when packets is 0)
 	{"src_as", "UINTEGER"},
 	{"dst_as", "UINTEGER"},
 	{"src_mask", "UTINYINT"},

@@ -118,7 +118,11 @@ func (s *stage) add(b *flow.Batch) {
 		}
 		by, p := b.Bytes[i]*r, b.Packets[i]*r
 		pkts[i] = p
-		if p <= 1 { // no division for the most common flows
+		switch p {
+		case 0: // no packets (a broken exporter): bytes are all remainder
+			bpp[i], rem[i] = 0, by
+			continue
+		case 1: // no division for the most common flows
 			bpp[i], rem[i] = by, 0
 			continue
 		}

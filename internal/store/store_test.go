@@ -582,3 +582,74 @@ func TestGeneratorFlowsRoundTrip(t *testing.T) {
 		want[k]--
 	}
 }
+
+// TestStoredFormsReadBack writes flows at the edges of the raw tier's stored forms (ports as
+// lower, higher and swap; bytes as bytes per packet and remainder; start as seconds and
+// milliseconds; the receive delay in seconds) and reads each back, from chunks and after
+// merging, field for field.
+func TestStoredFormsReadBack(t *testing.T) {
+	base := testNow.Add(-30 * time.Minute).UnixMilli()
+	cases := []struct {
+		name            string
+		sp, dp          uint16
+		bytes, pkts     uint64
+		rate            uint32
+		startMs, endMs  int64 // from base
+		delayMs         int64 // ReceivedMs - EndMs
+		wantDelayMs     int64 // as kept: whole seconds, rounded
+		wantBy, wantPkt uint64
+	}{
+		{"no ports, no packets", 0, 0, 123, 0, 1, 0, 0, 0, 0, 123, 0},
+		{"equal ports", 53, 53, 1000, 3, 1, 999, 999, 16_499, 16_000, 1000, 3},
+		{"source higher", 65535, 1, 1500, 1, 1, 1, 1, 500, 1000, 1500, 1},
+		{"destination higher", 1, 65535, 7, 2, 1, 1001, 1001, 1_501, 2000, 7, 2},
+		{"sampled, remainder", 40000, 443, 1_000_001, 7, 100, 2_500, 62_500, 15_001, 15_000, 100_000_100, 700},
+		{"huge", 443, 55555, 1 << 40, 1 << 20, 1000, 1_790_000, 1_799_999, 1_800_000, 1_800_000, 1000 << 40, 1000 << 20},
+		{"received before the end", 123, 123, 76, 1, 1, 5, 10, -1_400, -1_000, 76, 1},
+		{"received just before", 123, 124, 76, 1, 1, 6, 10, -500, 0, 76, 1},
+	}
+	s := openTestStore(t, t.TempDir())
+	recs := make([]flow.Record, len(cases))
+	for i, c := range cases {
+		recs[i] = flow.Record{StartMs: base + c.startMs, EndMs: base + c.endMs, ReceivedMs: base + c.endMs + c.delayMs,
+			Exporter: netip.MustParseAddr("192.0.2.1"), SamplingRate: c.rate, SrcAddr: netip.MustParseAddr("198.51.100.1"),
+			DstAddr: netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), SrcPort: c.sp, DstPort: c.dp, Proto: 17,
+			Bytes: c.bytes, Packets: c.pkts}
+	}
+	ingest(t, s, recs)
+	for _, merged := range []bool{false, true} {
+		if merged {
+			if _, err := s.Compact(true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, c := range cases {
+			res, err := s.Flows(context.Background(), query.FlowsRequest{Range: query.Range{From: testNow.Add(-time.Hour), To: testNow},
+				Filter: mustFilter(t, fmt.Sprintf("dst_addr = 203.0.113.%d", i)), Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Flows) != 1 {
+				t.Fatalf("%s (merged %v): %d flows", c.name, merged, len(res.Flows))
+			}
+			g := res.Flows[0]
+			if g.SrcPort != c.sp || g.DstPort != c.dp || g.Bytes != c.wantBy || g.Packets != c.wantPkt ||
+				g.Start.UnixMilli() != base+c.startMs || g.End.UnixMilli() != base+c.endMs ||
+				g.Received.UnixMilli() != base+c.endMs+c.wantDelayMs {
+				t.Errorf("%s (merged %v): ports %d/%d bytes %d packets %d start %d end %d received %d; want %d/%d %d %d %d %d %d",
+					c.name, merged, g.SrcPort, g.DstPort, g.Bytes, g.Packets, g.Start.UnixMilli()-base, g.End.UnixMilli()-base,
+					g.Received.UnixMilli()-base-c.endMs, c.sp, c.dp, c.wantBy, c.wantPkt, c.startMs, c.endMs, c.wantDelayMs)
+			}
+			// the ports filter and group like the fields they are
+			top, err := s.Top(context.Background(), query.TopRequest{Range: query.Range{From: testNow.Add(-time.Hour), To: testNow},
+				By: mustDims(t, "src_port,dst_port"), Metric: query.Bytes, Limit: 1,
+				Filter: mustFilter(t, fmt.Sprintf("src_port = %d and dst_port = %d and dst_addr = 203.0.113.%d", c.sp, c.dp, i))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(top.Rows) != 1 || top.Rows[0].Bytes != c.wantBy || top.Rows[0].Key[0] != fmt.Sprint(c.sp) || top.Rows[0].Key[1] != fmt.Sprint(c.dp) {
+				t.Errorf("%s (merged %v): top by ports %+v", c.name, merged, top.Rows)
+			}
+		}
+	}
+}
