@@ -48,16 +48,21 @@ func floorDiv(a, b int64) int64 {
 
 // partFiles is what a reader reads in one partition, and what is superseded.
 type partFiles struct {
-	live       []string // the newest merged file, then the chunks numbered above it
-	merged     int64    // SEQ of the live merged file, or -1
-	chunks     int      // live chunk files
+	live   []string // the newest merged file, then the chunks numbered above it
+	merged int64    // SEQ of the live merged file, or -1
+	// mergedKind is the kind of the live merged file: 'm' (sorted, compressed hard: the final
+	// merge of a raw partition, any roll-up merge) or 'o' (a raw partition merged while open:
+	// unsorted, compressed fast; merged again, sorted, once the partition closes).
+	mergedKind byte
+	chunks     int // live chunk files
 	superseded []string
 	maxSeq     int64
 }
 
-// parseSeq reads "c-000123.parquet" as ('c', 123).
+// parseSeq reads "c-000123.parquet" as ('c', 123). Kinds: 'c' a chunk, 'm' a merged file, 'o'
+// a raw partition merged while open (see partFiles.mergedKind).
 func parseSeq(name string) (kind byte, seq int64, ok bool) {
-	if !strings.HasSuffix(name, ".parquet") || len(name) < 11 || name[1] != '-' || (name[0] != 'c' && name[0] != 'm') {
+	if !strings.HasSuffix(name, ".parquet") || len(name) < 11 || name[1] != '-' || (name[0] != 'c' && name[0] != 'm' && name[0] != 'o') {
 		return 0, 0, false
 	}
 	n, err := strconv.ParseInt(strings.TrimSuffix(name[2:], ".parquet"), 10, 64)
@@ -88,8 +93,9 @@ func listPartition(dir string) (partFiles, error) {
 			continue
 		}
 		all = append(all, f{k, s, e.Name()})
-		if k == 'm' && s > pf.merged {
-			pf.merged = s
+		// the newest merged file; at one SEQ, the final merge of an open one
+		if (k == 'm' || k == 'o') && (s > pf.merged || s == pf.merged && k == 'm') {
+			pf.merged, pf.mergedKind = s, k
 		}
 		if s > pf.maxSeq {
 			pf.maxSeq = s
@@ -101,7 +107,7 @@ func listPartition(dir string) (partFiles, error) {
 	for _, x := range all {
 		p := filepath.Join(dir, x.name)
 		switch {
-		case x.kind == 'm' && x.seq == pf.merged:
+		case x.kind == pf.mergedKind && x.seq == pf.merged:
 			pf.live = append([]string{p}, pf.live...)
 		case x.kind == 'c' && x.seq > pf.merged:
 			pf.live = append(pf.live, p)

@@ -430,13 +430,17 @@ func (s *Store) Compact(force bool) ([]string, error) {
 				continue
 			}
 			closed := p.end().Add(2 * time.Minute).Before(now)
-			// a closed partition is merged even from one chunk: merged raw files are sorted
-			need := pf.chunks >= s.cfg.MergeChunks || (closed || force) && pf.chunks > 0
+			// A closed partition is merged even from one chunk, or from a merge made while it
+			// was open: its final merged file is sorted and compressed hard. Open raw
+			// partitions are merged fast (unsorted, ZSTD level 1) to bound the files a query
+			// reads: each such merge rewrites the hour so far, so it must cost little.
+			final := closed || force
+			need := pf.chunks >= s.cfg.MergeChunks || final && (pf.chunks > 0 || pf.mergedKind == 'o')
 			if !need || t.Bucket <= time.Minute && pf.maxSeq > rolled { // chunks not rolled up yet stay
 				continue
 			}
 			start := time.Now()
-			if err := s.w.merge(t, p.dir, pf); err != nil {
+			if err := s.w.merge(t, p.dir, pf, final); err != nil {
 				errs = append(errs, fmt.Errorf("%s/%s: %w", t.Name, p.name, err))
 				continue
 			}

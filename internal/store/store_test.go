@@ -653,3 +653,84 @@ func TestStoredFormsReadBack(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenPartitionMergedFastThenFinal merges a raw partition while it is open (unsorted, kind
+// 'o') and again once it closes (sorted, 'm'), and checks that answers never change.
+func TestOpenPartitionMergedFastThenFinal(t *testing.T) {
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.Dir = dir
+	cfg.FlushInterval, cfg.CompactInterval, cfg.MergeChunks = time.Hour, time.Hour, 3
+	s, err := New(cfg, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := testNow
+	s.now = func() time.Time { return now }
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	var recs []flow.Record
+	for _, r := range knownFlows() {
+		if r.StartMs >= testNow.Add(-time.Hour).UnixMilli() {
+			recs = append(recs, r)
+		}
+	}
+	for i := range 4 { // four chunks in the open hour
+		ingest(t, s, recs[i*len(recs)/4:(i+1)*len(recs)/4])
+	}
+	ctx := context.Background()
+	req := query.TopRequest{Range: query.Range{From: testNow.Add(-time.Hour), To: testNow}, By: mustDims(t, "src_port,dst_addr"), Metric: query.Bytes, Limit: 50}
+	want, err := s.Top(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := filepath.Join(dir, "raw", partitionName(query.TierRaw, testNow.Add(-time.Hour)))
+	for _, step := range []struct {
+		now  time.Time
+		kind byte
+	}{{testNow, 'o'}, {testNow.Add(3 * time.Minute), 'm'}} {
+		now = step.now
+		sup, err := s.Compact(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range sup {
+			_ = os.Remove(f)
+		}
+		pf, err := listPartition(part)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pf.mergedKind != step.kind || pf.chunks != 0 || len(pf.live) != 1 {
+			t.Fatalf("at %s: merged kind %q, %d chunks, live %v; want kind %q alone", now, pf.mergedKind, pf.chunks, pf.live, step.kind)
+		}
+		got, err := s.Top(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got.Rows) != fmt.Sprint(want.Rows) {
+			t.Errorf("at %s: top changed after merging:\n got %v\nwant %v", now, got.Rows, want.Rows)
+		}
+		fr, err := s.Flows(ctx, query.FlowsRequest{Range: query.Range{From: testNow.Add(-time.Hour), To: testNow}, Limit: query.MaxFlows})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(fr.Flows) != len(recs) {
+			t.Errorf("at %s: %d flows, want %d", now, len(fr.Flows), len(recs))
+		}
+	}
+	// the final merge is sorted
+	var unsorted int
+	err = s.reader.db.QueryRow(`SELECT count(*) FROM (SELECT exporter_hi, exporter_lo, dst_addr_hi, dst_addr_lo, src_addr_hi, src_addr_lo, time_s, time_frac,
+		lag(struct_pack(exporter_hi, exporter_lo, dst_addr_hi, dst_addr_lo, src_addr_hi, src_addr_lo, time_s, time_frac)) OVER (ORDER BY file_row_number) AS prev,
+		struct_pack(exporter_hi, exporter_lo, dst_addr_hi, dst_addr_lo, src_addr_hi, src_addr_lo, time_s, time_frac) AS cur
+		FROM read_parquet(` + sqlString(filepath.Join(part, "*.parquet")) + `, file_row_number = true)) WHERE prev > cur`).Scan(&unsorted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if unsorted != 0 {
+		t.Errorf("final merged file: %d rows out of order", unsorted)
+	}
+}

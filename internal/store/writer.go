@@ -210,23 +210,31 @@ const rawCopyOpts = "(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 9, ROW
 // Row-group statistics still skip groups when a filter names destinations, less well.
 const rawSortSQL = "exporter_hi, exporter_lo, dst_addr_hi, dst_addr_lo, src_addr_hi, src_addr_lo, time_s, time_frac"
 
+// rawOpenCopyOpts are the Parquet options of a raw partition merged while open (kind 'o'):
+// unsorted and fast, since each such merge rewrites the hour so far.
+const rawOpenCopyOpts = "(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 122880)"
+
 // merge writes the live files of one partition as one merged file m-SEQ, SEQ being the highest
-// sequence number among them. The merged file replaces them for readers as soon as it is renamed
-// into place; the caller deletes them later.
-func (w *writer) merge(t query.Tier, dir string, pf partFiles) error {
+// sequence number among them; a raw partition that is not final (still open) as o-SEQ,
+// unsorted. The merged file replaces them for readers as soon as it is renamed into place; the
+// caller deletes them later.
+func (w *writer) merge(t query.Tier, dir string, pf partFiles, final bool) error {
 	seq := int64(-1)
 	for _, f := range pf.live {
 		if _, s, ok := parseSeq(filepath.Base(f)); ok && s > seq {
 			seq = s
 		}
 	}
-	tmp := filepath.Join(dir, fileName('m', seq)) + ".tmp"
+	kind := byte('m')
 	src := "read_parquet(" + sqlFileList(pf.live) + ")"
 	sel, opts := "SELECT * FROM "+src+" ORDER BY "+rawSortSQL, rawCopyOpts
-	if t.Bucket > 0 {
+	switch {
+	case t.Bucket > 0:
 		sel, opts = rollupSelect(t, src, "TRUE")+" ORDER BY time_ms", copyOpts
+	case !final:
+		kind, sel, opts = 'o', "SELECT * FROM "+src, rawOpenCopyOpts
 	}
-	return copyPublish(w.mconn, sel, tmp, opts)
+	return copyPublish(w.mconn, sel, filepath.Join(dir, fileName(kind, seq))+".tmp", opts)
 }
 
 // copyPublish writes a query's rows to the Parquet file tmp with the given options and publishes
