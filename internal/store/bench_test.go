@@ -370,38 +370,50 @@ func mustDimsB(s string) []query.Field {
 	return d
 }
 
-// BenchmarkMerge is the background cost of merging one hour of chunks into a sorted ZSTD file.
+// BenchmarkMerge is the background cost of compacting one hour of chunks (YOCHO_BENCH_FLOWS,
+// at most 4 M, in the hour): roll-ups, then the merge, per flow. "final": the hour is closed,
+// its raw chunks merge sorted with ZSTD 9; "open": the hour is still open, they merge unsorted
+// with ZSTD 1 (kind 'o', what the compactor does every MergeChunks chunks).
 func BenchmarkMerge(b *testing.B) {
-	n := min(benchFlows(), 2_000_000)
-	for range b.N {
-		dir := b.TempDir()
-		cfg := DefaultConfig()
-		cfg.Dir = dir
-		cfg.FlushRows = n / 8
-		s, err := New(cfg, prometheus.NewRegistry(), nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		s.now = func() time.Time { return benchNow.Add(time.Hour) }
-		if s.w, err = openWriter(cfg, &s.pool, 1); err != nil {
-			b.Fatal(err)
-		}
-		benchBatches(n, func(src *flow.Batch) {
-			s.w.appendBatch(src)
-			if s.w.nrows >= cfg.FlushRows {
+	n := min(benchFlows(), 4_000_000)
+	for _, mode := range []string{"final", "open"} {
+		b.Run(mode, func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				dir := b.TempDir()
+				cfg := DefaultConfig()
+				cfg.Dir = dir
+				cfg.FlushRows = n / 8
+				cfg.MergeChunks = 2
+				s, err := New(cfg, prometheus.NewRegistry(), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.now = func() time.Time { return benchNow.Add(time.Hour) }
+				if mode == "open" {
+					s.now = func() time.Time { return benchNow.Add(-time.Minute) }
+				}
+				if s.w, err = openWriter(cfg, &s.pool, 1); err != nil {
+					b.Fatal(err)
+				}
+				benchSpan(n, time.Hour, func(src *flow.Batch) {
+					s.w.appendBatch(src)
+					if s.w.nrows >= cfg.FlushRows {
+						_ = s.w.flush()
+					}
+				})
 				_ = s.w.flush()
+				b.StartTimer()
+				c0, t0 := cpuTime(), time.Now()
+				if _, err := s.Compact(false); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				b.ReportMetric(float64(n)/time.Since(t0).Seconds(), "flows/s")
+				b.ReportMetric(float64(n)/(cpuTime()-c0).Seconds(), "flows/cpu-s")
+				s.w.close()
 			}
 		})
-		_ = s.w.flush()
-		b.ResetTimer()
-		c0, t0 := cpuTime(), time.Now()
-		if _, err := s.Compact(true); err != nil {
-			b.Fatal(err)
-		}
-		b.StopTimer()
-		b.ReportMetric(float64(n)/time.Since(t0).Seconds(), "flows/s")
-		b.ReportMetric(float64(n)/(cpuTime()-c0).Seconds(), "flows/cpu-s")
-		s.w.close()
 	}
 }
 
