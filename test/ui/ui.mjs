@@ -305,7 +305,8 @@ await section('keyboard', async () => {
 
 // --- First render. Each page is loaded in a new tab once to warm up (the browser's cache of the
 // console's files, the server's of the store's files), then RUNS times; the median is checked
-// against the budget. The time runs from the navigation (the tab's time origin) to the page's
+// against the budget. Each timed load must have asked its first API question before its modules
+// ran (boot.js, inline in the HTML) and never the same URL twice. The time runs from the navigation (the tab's time origin) to the page's
 // main content drawn with its data: data-shown, window.yocho.renders[0].ms. For every page but
 // the Overview that is the whole page; the Overview's main content is the traffic charts, the
 // figures and the open alerts, and its top-N tables (which scan raw flows) may fill in after:
@@ -329,6 +330,12 @@ for (const [name, path] of Object.entries(paths)) {
       runs.push(r);
       const hits = (r.calls || []).filter((c) => c.cache === 'hit');
       check(hits.length === 0, `${name} timing: answers from the API's cache in a timed load: ${hits.map((c) => c.url).join(', ')}`);
+      // The page's first requests leave with the HTML (boot.js), before its modules run, and the
+      // page uses those answers rather than asking again.
+      const urls = (r.calls || []).map((c) => c.url);
+      const twice = urls.filter((u, j) => urls.indexOf(u) !== j);
+      check(twice.length === 0, `${name} timing: the API was asked twice for ${twice.join(', ')} (boot.js and the page build different URLs?)`);
+      check(r.first_api != null && r.scripts > 0 && r.first_api < r.scripts, `${name} timing: the first API request left at ${r.first_api} ms, the modules ran at ${r.scripts} ms: boot.js did not ask first`);
     }
     renders[name] = median(runs.map((r) => r.ms));
     complete[name] = median(runs.map((r) => r.complete ?? r.ms));

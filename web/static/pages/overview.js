@@ -81,9 +81,15 @@ export default function overview(root, { query, api }) {
     // memory), asked first; shown() marks it drawn. The top-N tables, whose addresses only the
     // raw flows hold, are asked for then and fill in after.
     async load(signal, first, shown = () => {}) {
-      // Each task: its request, then what to draw from the answer (or the error).
+      // Each task: its request, then what to draw from the answer (or the error). The marks
+      // (yocho:answer:NAME, yocho:drawn:NAME) show in the browser's performance panel.
       const task = (name, promise, draw) => promise.then(
-        (v) => { state.errors.delete(name); return draw(v, null); },
+        async (v) => {
+          performance.mark(`yocho:answer:${name}`);
+          state.errors.delete(name);
+          await draw(v, null);
+          performance.mark(`yocho:drawn:${name}`);
+        },
         (err) => {
           if (err.name === 'AbortError') throw err;
           state.errors.set(name, err);
