@@ -153,6 +153,19 @@ await section('overview', async () => {
     const levels = await page.$$eval('#open-alerts-table tbody .threat', (els) => els.map((e) => Number(e.textContent)));
     check(levels.every((l, i) => i === 0 || levels[i - 1] >= l), `overview: open alerts not sorted by threat: ${levels}`);
   }
+  // The traffic figures: the sum of the series at a complete bucket (not the last, still
+  // filling) of the answer drawn, and not 0 while the simulator sends traffic.
+  for (const [id, metric] of [['kpi-bps', 'bps'], ['kpi-pps', 'pps']]) {
+    const ans = answer(answers, 'flows/series', (q) => q.get('metric') === metric);
+    if (!check(ans && ans.status === 200, `overview: no ${metric} series answer`)) continue;
+    const shown = await page.$eval(`#${id}`, (e) => ({ value: Number(e.dataset.value), at: Number(e.dataset.at) }));
+    const times = (ans.body.times || []).map((t) => Date.parse(t) / 1000);
+    const i = times.indexOf(shown.at);
+    if (!check(i >= 0 && i < times.length - 1, `overview: #${id} is for ${shown.at}, not a complete bucket of the answer`)) continue;
+    const sum = ans.body.series.reduce((a, s) => a + (s.values[i] || 0), 0);
+    check(Math.abs(shown.value - sum) <= 1e-9 * Math.max(1, sum), `overview: #${id} shows ${shown.value}, the API's bucket sums to ${sum}`);
+    check(sum > 0, `overview: #${id} is 0 while traffic flows`);
+  }
   const ts = await page.$('time[title$="(UTC)"]');
   if (ts) check(/Z \(UTC\)$/.test(await ts.getAttribute('title')), 'overview: a time without UTC on hover');
   const charts = await page.$$eval('#chart-bps canvas, #chart-pps canvas', (c) => c.length);
@@ -207,14 +220,29 @@ await section('explore', async () => {
 });
 
 // --- Alerts -----------------------------------------------------------------------------------
+// The alert to open is an ongoing DDoS alert, whose mitigation can be confirmed: the simulator's
+// first attack raises one about a minute after live traffic starts (a C&C alert comes sooner).
 let alertId = process.env.ALERT_ID || '';
+let ddos = null;
+for (let i = 0; i < 180 && !alertId && !ddos; i++) {
+  const list = await api('/api/v1/alerts?view=summary').catch(() => []);
+  ddos = list.find((a) => a.kind === 'ddos' && a.state === 'ongoing');
+  if (!ddos) await new Promise((r) => setTimeout(r, 1000));
+}
+if (!alertId) check(ddos, 'alerts: no ongoing DDoS alert within 3 minutes of live traffic');
+let cncId = '';
 await section('alerts', async () => {
   const { page, answers } = await visit('alerts', '/alerts?since=');
   const al = answer(answers, 'alerts', (q) => !q.has('limit'));
   if (check(al && al.status === 200, 'alerts: no answer')) {
     const rows = await page.$$eval('#alerts-table tbody tr', (trs) => trs.length).catch(() => 0);
     check(rows === al.body.length, `alerts: ${rows} rows, the API answered ${al.body.length}`);
+    if (!alertId && ddos) {
+      check(al.body.some((a) => a.id === ddos.id), `alerts: the DDoS alert ${ddos.id} is not listed`);
+      alertId = ddos.id;
+    }
     if (!alertId && al.body.length) alertId = (al.body.find((a) => a.state === 'ongoing') || al.body[0]).id;
+    cncId = (al.body.find((a) => a.kind === 'cnc') || {}).id || '';
   }
   await shot(page, 'alerts');
   await page.close();
@@ -240,6 +268,7 @@ if (check(alertId, 'alerts: no alert to open (the simulator should have raised o
     if (check(await button.count() === 1, 'alert: no confirm button')) {
       if (await button.isDisabled()) {
         // Already announced (auto mode) or ended: withdraw instead, which must call the API too.
+        if (!check(await page.isEnabled('#mitigation-withdraw'), `alert: neither confirm nor withdraw is offered (${await page.textContent('#mitigation-status')})`)) throw new Error('no mitigation action to test');
         await page.click('#mitigation-withdraw');
       } else {
         await page.click('#mitigation-confirm');
@@ -258,6 +287,27 @@ if (check(alertId, 'alerts: no alert to open (the simulator should have raised o
       await page.waitForTimeout(300);
       await shot(page, 'alert-after-confirm');
     }
+  }
+  await page.close();
+});
+
+// --- A C&C alert: about a server, not a volume: its page names the server, shows no traffic
+// peak or timeline, and offers no mitigation when the server refuses one. ------------------------
+if (cncId) await section('alert-cnc', async () => {
+  const { page, answers } = await visit('alert-cnc', `/alerts/${encodeURIComponent(cncId)}`);
+  delete paths['alert-cnc']; // not timed: the DDoS alert's page is
+  const a = answer(answers, `alerts/${cncId}`);
+  if (check(a && a.status === 200, 'alert-cnc: no answer')) {
+    const al = a.body;
+    const server = String(al.key || '').replace(/^cnc:/, '');
+    check((await page.textContent('#alert-cnc-server')).trim() === server, `alert-cnc: server shown "${await page.textContent('#alert-cnc-server')}", API key ${al.key}`);
+    check(await page.isHidden('#alert-timeline'), 'alert-cnc: a traffic timeline is shown for a C&C alert');
+    check(await page.$('#alert-peak') === null, 'alert-cnc: a traffic peak is shown for a C&C alert');
+    if (al.mitigation && al.mitigation.state === 'refused') {
+      check(await page.isDisabled('#mitigation-confirm'), 'alert-cnc: "Confirm mitigation" is offered though the server refuses it');
+      check((await page.textContent('#alert-mitigation')).includes(al.mitigation.reason || ''), 'alert-cnc: the refusal is not explained');
+    }
+    await shot(page, 'alert-cnc');
   }
   await page.close();
 });

@@ -23,7 +23,8 @@
     chart = true;
     modules = ['pages/overview.js'];
     const since = ['15m', '1h', '6h', '24h'].includes(q.get('since')) ? q.get('since') : '6h';
-    urls.push(url('flows/series', { metric: 'bps', by: 'proto', since }), url('flows/series', { metric: 'pps', by: 'proto', since }),
+    const bucket = { '15m': '10s', '1h': '1m', '6h': '5m', '24h': '15m' }[since];
+    urls.push(url('flows/series', { metric: 'bps', by: 'proto', since, bucket }), url('flows/series', { metric: 'pps', by: 'proto', since, bucket }),
       url('alerts', { state: 'ongoing', view: 'summary' }), url('exporters'));
   } else if (path === '/explore') { // pages/explore.js, readQuery (an invalid field there: asked again)
     chart = true;
