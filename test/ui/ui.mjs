@@ -1,8 +1,9 @@
 // Browser tests of the yocho console, run by ui_test.go: headless Chromium (Debian's) driven by
 // playwright-core. First, with a server that has a token (YOCHO_TOKEN): an API call without it
 // is refused (401), and the console asks for it, refuses a wrong one and works with the right
-// one. For each page: it loads without console errors, its numbers are the ones the API
-// answered, and its first render is timed (see the end). Then: the filter box reports a syntax
+// one, and /metrics has every component's metrics. For each page: it loads without console
+// errors, every visible text has WCAG AA contrast, its numbers are the ones the API answered,
+// and its first render is timed (see the end). Then: the filter box reports a syntax
 // error where it is, an alert's page shows its victim, vector and sources, and confirming a
 // mitigation calls the API. Screenshots go to $ARTIFACTS.
 //
@@ -56,6 +57,53 @@ await context.route((url) => !url.href.startsWith(BASE) && !url.href.startsWith(
   return route.abort();
 });
 
+// lowContrast lists the visible texts of the page whose contrast with their background is under
+// WCAG's AA minimum (4.5:1, 3:1 for large text); disabled controls are exempt.
+const lowContrast = (page) => page.evaluate(() => {
+  const parse = (c) => {
+    const m = /rgba?\(([^)]+)\)/.exec(c || '');
+    if (!m) return null;
+    const p = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+    return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 };
+  };
+  const over = (top, under) => ({ r: top.r * top.a + under.r * (1 - top.a), g: top.g * top.a + under.g * (1 - top.a), b: top.b * top.a + under.b * (1 - top.a), a: 1 });
+  // background is what lies under el: its ancestors' backgrounds, blended from the page's up.
+  const background = (el) => {
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c && c.a > 0) layers.push(c);
+      if (c && c.a >= 1) break;
+    }
+    let bg = { r: 255, g: 255, b: 255, a: 1 };
+    for (const c of layers.reverse()) bg = over(c, bg);
+    return bg;
+  };
+  const lum = ({ r, g, b }) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const out = [];
+  const seen = new Set();
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!el || seen.has(el) || !n.textContent.trim()) continue;
+    seen.add(el);
+    const box = el.getBoundingClientRect();
+    const cs = getComputedStyle(el);
+    if (!box.width || !box.height || box.right < 0 || cs.visibility === 'hidden' || el.closest('[disabled], [hidden], dialog:not([open])')) continue;
+    const bg = background(el);
+    const fg = over(parse(cs.color), bg);
+    const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    const size = parseFloat(cs.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(cs.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) out.push(`${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${el.className && typeof el.className === 'string' ? '.' + el.className.trim().replace(/\s+/g, '.') : ''} "${n.textContent.trim().slice(0, 24)}" ${ratio.toFixed(2)}:1`);
+  }
+  return out;
+});
+
 // visit opens path in a new tab and waits for its first render; it returns the tab, the console
 // errors seen, and the JSON answers the page received, by API path.
 async function visit(name, path, { allowErrors = [] } = {}) {
@@ -75,6 +123,8 @@ async function visit(name, path, { allowErrors = [] } = {}) {
   // Let the charts settle before the pictures.
   await page.waitForTimeout(300);
   check(errors.length === 0, `${name}: console errors: ${errors.join(' | ')}`);
+  const low = await lowContrast(page);
+  check(low.length === 0, `${name}: text under the contrast minimum: ${low.join(' | ')}`);
   return { page, errors, answers };
 }
 
@@ -114,6 +164,12 @@ if (TOKEN) await section('token', async () => {
   check(bare.status === 401 && typeof body.error === 'string', `token: an API call without the token answered ${bare.status} ${JSON.stringify(body)}, want 401 with an error`);
   const metrics = await fetch(BASE + '/metrics');
   check(metrics.status === 401, `token: /metrics without the token answered ${metrics.status}, want 401`);
+  // With it, Prometheus metrics from every component.
+  const scrape = await fetch(BASE + '/metrics', { headers: { Authorization: `Bearer ${TOKEN}` } });
+  const text = scrape.ok ? await scrape.text() : '';
+  for (const c of ['collector', 'netflow', 'sflow', 'store', 'ddos', 'cnc', 'alert', 'mitigation', 'api']) {
+    check(new RegExp(`^yocho_${c}_\\w+`, 'm').test(text), `metrics: no yocho_${c}_ metric on /metrics (${scrape.status})`);
+  }
   const wrong = await fetch(BASE + '/api/v1/exporters', { headers: { Authorization: 'Bearer not-the-token-0123456789' } });
   check(wrong.status === 401, `token: a wrong token got ${wrong.status}, want 401`);
   // A browser that has no token: the console asks, refuses a wrong one, works with the right one.
