@@ -339,6 +339,13 @@ if (check(alertId, 'alerts: no alert to open (the simulator should have raised o
         check(['confirm', 'withdraw'].includes(body.action), `alert: posted ${JSON.stringify(body)}`);
         const res = await posted.response();
         check(res && res.status() < 500, `alert: the mitigation call answered ${res && res.status()}`);
+        // The page redraws the mitigation as the server now has it.
+        if (res && res.ok()) {
+          const now = await api(`/api/v1/alerts/${encodeURIComponent(alertId)}`).catch(() => null);
+          const want = now && now.mitigation && now.mitigation.state;
+          const shownState = await page.waitForFunction((w) => document.querySelector('#mitigation-status .badge')?.textContent === w, want, { timeout: 5000 }).then(() => true, () => false);
+          check(want && shownState, `alert: after ${body.action}, the page shows "${await page.textContent('#mitigation-status .badge')}", the API "${want}"`);
+        }
       }
       await page.waitForTimeout(300);
       await shot(page, 'alert-after-confirm');
