@@ -221,6 +221,19 @@ await section('overview', async () => {
     const sum = ans.body.series.reduce((a, s) => a + (s.values[i] || 0), 0);
     check(Math.abs(shown.value - sum) <= 1e-9 * Math.max(1, sum), `overview: #${id} shows ${shown.value}, the API's bucket sums to ${sum}`);
     check(sum > 0, `overview: #${id} is 0 while traffic flows`);
+    // Units scale: "288 Mbps", a figure from 1 to 999 with k, M, G or T.
+    const text = (await page.textContent(`#${id}`)).trim();
+    const m = /^([\d.]+) ([kMGT]?)(bps|pps)$/.exec(text);
+    const scaled = m && Number(m[1]) * ({ '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12 }[m[2]]);
+    check(m && m[3] === metric && (sum < 1 || Number(m[1]) >= 1) && Number(m[1]) < 1000 && Math.abs(scaled - sum) <= 0.01 * sum,
+      `overview: #${id} reads "${text}" for ${sum} ${metric}`);
+  }
+  // Times in the browser's zone (the test's context is in Asia/Tokyo), UTC on hover.
+  const local = await page.$eval('#kpi-bps + .kpi-sub time', (t) => ({ text: t.textContent, at: t.getAttribute('datetime'), title: t.title })).catch(() => null);
+  if (check(local, 'overview: the traffic figure names no time')) {
+    const tokyo = new Date(local.at).toLocaleTimeString('en-GB', { timeZone: 'Asia/Tokyo', hour: '2-digit', minute: '2-digit' });
+    check(local.text.startsWith(tokyo), `overview: time shown "${local.text}" for ${local.at}, want Tokyo's ${tokyo}`);
+    check(local.title === local.at.replace('.000Z', 'Z') + ' (UTC)', `overview: time's hover "${local.title}", want ${local.at} (UTC)`);
   }
   const ts = await page.$('time[title$="(UTC)"]');
   if (ts) check(/Z \(UTC\)$/.test(await ts.getAttribute('title')), 'overview: a time without UTC on hover');
