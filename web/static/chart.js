@@ -55,8 +55,11 @@ export class StackedChart {
     this.plot = null;
     this.names = '';
     this.raw = [];
+    // The observer also calls this once when it starts: a chart already at its width is not
+    // drawn again.
     this.resize = () => {
-      if (this.plot) this.plot.setSize({ width: this.width(), height: this.height });
+      const width = this.width();
+      if (this.plot && width !== this.plot.width) this.plot.setSize({ width, height: this.height });
     };
     this.ro = new ResizeObserver(this.resize);
     this.ro.observe(el);
