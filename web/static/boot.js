@@ -35,11 +35,11 @@
     const params = { metric, by, since: q.get('since') || '1h', filter: q.get('filter') || '' };
     urls.push(url('flows/series', { ...params, limit: Math.min(Number(limit), 10) }), url('flows/top', { ...params, limit }));
   } else if (path === '/alerts') { // pages/alerts.js
-    modules = ['pages/alerts.js', 'pages/overview.js'];
+    modules = ['pages/alerts.js'];
     urls.push(url('alerts', { state: q.get('state') || '', kind: q.get('kind') || '', since: q.has('since') ? q.get('since') : '24h', view: 'summary' }));
   } else if ((m = /^\/alerts\/([^/]+)$/.exec(path))) { // pages/alert.js
     chart = true;
-    modules = ['pages/alert.js', 'pages/overview.js'];
+    modules = ['pages/alert.js'];
     urls.push(url(`alerts/${encodeURIComponent(decodeURIComponent(m[1]))}`));
   } else if (path === '/exporters') { // pages/exporters.js
     modules = ['pages/exporters.js'];

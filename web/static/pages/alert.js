@@ -2,10 +2,9 @@
 // level's reasons, the evidence (thresholds crossed, sources, ports, AS numbers, exporters,
 // interfaces, packet sizes, sample flows), and the mitigation with its confirm and withdraw buttons.
 
-import { h, bps, pps, bytes, int, time, duration, pct, protoName, si } from '../format.js';
+import { h, bps, pps, bytes, int, time, duration, pct, protoName, si, victim, elapsed } from '../format.js';
 import { panel, table, threat, stateBadge, replace, errorBox, confirm, kpi } from '../ui.js';
 import { StackedChart } from '../chart.js';
-import { victim, elapsed } from './overview.js';
 
 export default function alertPage(root, { params, api }) {
   const id = params[0];

@@ -1,9 +1,8 @@
 // Alerts: every alert, newest first, with filters on state, kind, vector and time; a row opens the
 // alert's page.
 
-import { h, bps, pps, time, duration } from '../format.js';
+import { h, bps, pps, time, duration, victim, elapsed } from '../format.js';
 import { panel, table, threat, stateBadge, replace, errorBox } from '../ui.js';
-import { victim, elapsed } from './overview.js';
 
 const STATES = [['', 'any state'], ['ongoing', 'ongoing'], ['ended', 'ended']];
 const KINDS = [['', 'any kind'], ['ddos', 'ddos']];

@@ -1,7 +1,7 @@
 // Overview: the network at a glance. Traffic in bps and pps stacked by protocol, the top
 // destinations, sources, AS numbers and exporters, and the open alerts, highest threat first.
 
-import { h, bps, pps, int, time, duration, parseTime } from '../format.js';
+import { h, bps, pps, int, time, duration, victim, elapsed } from '../format.js';
 import { panel, topTable, table, threat, kpi, replace, errorBox } from '../ui.js';
 import { StackedChart } from '../chart.js';
 
@@ -152,18 +152,3 @@ export default function overview(root, { query, api }) {
     destroy() { charts.bps.destroy(); charts.pps.destroy(); },
   };
 }
-
-export function victim(a) {
-  const v = a.victims || [];
-  if (a.prefix && (v.length !== 1)) return `${a.prefix}${v.length ? ` (${v.length} hosts)` : ''}`;
-  if (!v.length) return a.prefix || '–';
-  return v.length > 1 ? `${v[0]} +${v.length - 1}` : String(v[0]);
-}
-
-export function elapsed(a) {
-  const s = parseTime(a.started_at);
-  if (!s) return null;
-  const e = parseTime(a.ended_at) || (a.state === 'ongoing' ? new Date() : parseTime(a.updated_at)) || new Date();
-  return (e - s) / 1000;
-}
-
