@@ -5,8 +5,10 @@
 package web
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io/fs"
@@ -40,7 +42,8 @@ func Handler() http.Handler {
 	static := http.FileServerFS(files)
 	etags := entityTags()
 	version := Version()
-	index := versionedIndex(version)
+	index, bootHash := versionedIndex(version)
+	csp := "default-src 'self'; script-src 'self' '" + bootHash + "'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
@@ -76,7 +79,7 @@ func Handler() http.Handler {
 		h.Set("Cache-Control", "no-cache")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
+		h.Set("Content-Security-Policy", csp)
 		_, _ = w.Write(index)
 	})
 }
@@ -91,14 +94,24 @@ func Version() string {
 	return hex.EncodeToString(h.Sum(nil)[:6])
 }
 
-// versionedIndex is index.html with its references to /static/ and /vendor/ moved under
-// /v/VERSION/.
-func versionedIndex(version string) []byte {
-	s := string(indexHTML)
+// bootTag is how index.html names static/boot.js, which versionedIndex inlines.
+const bootTag = `<script src="/static/boot.js"></script>`
+
+// versionedIndex is index.html with static/boot.js inlined (it starts the page's first API
+// requests before any other file is asked for) and its references to /static/ and /vendor/ moved
+// under /v/VERSION/. It returns the page and the inline script's hash, the Content-Security-Policy
+// source that lets it run ('sha256-...').
+func versionedIndex(version string) ([]byte, string) {
+	boot, err := files.ReadFile("static/boot.js")
+	if err != nil || !bytes.Contains(indexHTML, []byte(bootTag)) {
+		panic("web: index.html must name static/boot.js, an embedded file") // a build without it is broken
+	}
+	sum := sha256.Sum256(boot)
+	s := strings.Replace(string(indexHTML), bootTag, "<script>"+string(boot)+"</script>", 1)
 	for _, dir := range []string{"/static/", "/vendor/"} {
 		s = strings.ReplaceAll(s, `="`+dir, `="/v/`+version+dir)
 	}
-	return []byte(s)
+	return []byte(s), "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
 }
 
 // entityTags hashes every embedded file once: embedded files have no modification time, so the

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -33,7 +35,8 @@ func TestEveryReferenceResolves(t *testing.T) {
 	for _, r := range refs {
 		queue = append(queue, r[1])
 	}
-	imports := regexp.MustCompile(`(?m)^import [^'"]*['"]([^'"]+)['"]`)
+	// Static imports, and the pages app.js imports when they are shown (import('./pages/...')).
+	imports := regexp.MustCompile(`(?m)^import [^'"]*['"]([^'"]+)['"]|\bimport\(['"]([^'"]+)['"]\)`)
 	version := "/v/" + Version()
 	for len(queue) > 0 {
 		p := queue[0]
@@ -62,7 +65,7 @@ func TestEveryReferenceResolves(t *testing.T) {
 		}
 		if path.Ext(p) == ".js" && strings.HasPrefix(p, "/static/") {
 			for _, m := range imports.FindAllStringSubmatch(rec.Body.String(), -1) {
-				queue = append(queue, path.Join(version, path.Dir(p), m[1]))
+				queue = append(queue, path.Join(version, path.Dir(p), m[1]+m[2]))
 			}
 		}
 	}
@@ -119,6 +122,33 @@ func TestVendoredWithLicence(t *testing.T) {
 	for _, d := range dirs {
 		if _, err := fs.Stat(FS(), "vendor/"+d.Name()+"/LICENSE"); err != nil {
 			t.Errorf("vendor/%s has no LICENSE", d.Name())
+		}
+	}
+}
+
+// TestBootInlined checks that index.html carries static/boot.js inline, that the page's
+// Content-Security-Policy lets exactly that script run (a browser refuses an inline script whose
+// hash it does not list, and the console would then wait for its modules to ask the API), and
+// that every module boot.js preloads exists.
+func TestBootInlined(t *testing.T) {
+	rec := get(t, Handler(), "/")
+	boot, err := files.ReadFile("static/boot.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inline := regexp.MustCompile(`(?s)<script>(.*?)</script>`).FindAllStringSubmatch(rec.Body.String(), -1)
+	if len(inline) != 1 || inline[0][1] != string(boot) {
+		t.Fatalf("index.html has %d inline scripts; want one, static/boot.js as it is", len(inline))
+	}
+	sum := sha256.Sum256(boot)
+	want := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+	csp := rec.Header().Get("Content-Security-Policy")
+	if !strings.Contains(csp, "script-src 'self' "+want+";") {
+		t.Errorf("Content-Security-Policy %q does not allow boot.js (%s)", csp, want)
+	}
+	for _, m := range regexp.MustCompile(`'((?:pages/)?[a-z]+\.js)'`).FindAllStringSubmatch(string(boot), -1) {
+		if _, err := fs.Stat(FS(), "static/"+m[1]); err != nil {
+			t.Errorf("boot.js preloads %s: %v", m[1], err)
 		}
 	}
 }

@@ -1,8 +1,9 @@
 // Browser tests of the yocho console, run by ui_test.go: headless Chromium (Debian's) driven by
 // playwright-core. First, with a server that has a token (YOCHO_TOKEN): an API call without it
 // is refused (401), and the console asks for it, refuses a wrong one and works with the right
-// one. For each page: it loads without console errors, its numbers are the ones the API
-// answered, and its first render is timed (see the end). Then: the filter box reports a syntax
+// one, and /metrics has every component's metrics. For each page: it loads without console
+// errors, every visible text has WCAG AA contrast, its numbers are the ones the API answered,
+// and its first render is timed (see the end). Then: the filter box reports a syntax
 // error where it is, an alert's page shows its victim, vector and sources, and confirming a
 // mitigation calls the API. Screenshots go to $ARTIFACTS.
 //
@@ -56,6 +57,53 @@ await context.route((url) => !url.href.startsWith(BASE) && !url.href.startsWith(
   return route.abort();
 });
 
+// lowContrast lists the visible texts of the page whose contrast with their background is under
+// WCAG's AA minimum (4.5:1, 3:1 for large text); disabled controls are exempt.
+const lowContrast = (page) => page.evaluate(() => {
+  const parse = (c) => {
+    const m = /rgba?\(([^)]+)\)/.exec(c || '');
+    if (!m) return null;
+    const p = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+    return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 };
+  };
+  const over = (top, under) => ({ r: top.r * top.a + under.r * (1 - top.a), g: top.g * top.a + under.g * (1 - top.a), b: top.b * top.a + under.b * (1 - top.a), a: 1 });
+  // background is what lies under el: its ancestors' backgrounds, blended from the page's up.
+  const background = (el) => {
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c && c.a > 0) layers.push(c);
+      if (c && c.a >= 1) break;
+    }
+    let bg = { r: 255, g: 255, b: 255, a: 1 };
+    for (const c of layers.reverse()) bg = over(c, bg);
+    return bg;
+  };
+  const lum = ({ r, g, b }) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const out = [];
+  const seen = new Set();
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!el || seen.has(el) || !n.textContent.trim()) continue;
+    seen.add(el);
+    const box = el.getBoundingClientRect();
+    const cs = getComputedStyle(el);
+    if (!box.width || !box.height || box.right < 0 || cs.visibility === 'hidden' || el.closest('[disabled], [hidden], dialog:not([open])')) continue;
+    const bg = background(el);
+    const fg = over(parse(cs.color), bg);
+    const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    const size = parseFloat(cs.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(cs.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) out.push(`${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${el.className && typeof el.className === 'string' ? '.' + el.className.trim().replace(/\s+/g, '.') : ''} "${n.textContent.trim().slice(0, 24)}" ${ratio.toFixed(2)}:1`);
+  }
+  return out;
+});
+
 // visit opens path in a new tab and waits for its first render; it returns the tab, the console
 // errors seen, and the JSON answers the page received, by API path.
 async function visit(name, path, { allowErrors = [] } = {}) {
@@ -75,6 +123,8 @@ async function visit(name, path, { allowErrors = [] } = {}) {
   // Let the charts settle before the pictures.
   await page.waitForTimeout(300);
   check(errors.length === 0, `${name}: console errors: ${errors.join(' | ')}`);
+  const low = await lowContrast(page);
+  check(low.length === 0, `${name}: text under the contrast minimum: ${low.join(' | ')}`);
   return { page, errors, answers };
 }
 
@@ -114,6 +164,12 @@ if (TOKEN) await section('token', async () => {
   check(bare.status === 401 && typeof body.error === 'string', `token: an API call without the token answered ${bare.status} ${JSON.stringify(body)}, want 401 with an error`);
   const metrics = await fetch(BASE + '/metrics');
   check(metrics.status === 401, `token: /metrics without the token answered ${metrics.status}, want 401`);
+  // With it, Prometheus metrics from every component.
+  const scrape = await fetch(BASE + '/metrics', { headers: { Authorization: `Bearer ${TOKEN}` } });
+  const text = scrape.ok ? await scrape.text() : '';
+  for (const c of ['collector', 'netflow', 'sflow', 'store', 'ddos', 'cnc', 'alert', 'mitigation', 'api']) {
+    check(new RegExp(`^yocho_${c}_\\w+`, 'm').test(text), `metrics: no yocho_${c}_ metric on /metrics (${scrape.status})`);
+  }
   const wrong = await fetch(BASE + '/api/v1/exporters', { headers: { Authorization: 'Bearer not-the-token-0123456789' } });
   check(wrong.status === 401, `token: a wrong token got ${wrong.status}, want 401`);
   // A browser that has no token: the console asks, refuses a wrong one, works with the right one.
@@ -152,6 +208,32 @@ await section('overview', async () => {
     check(n === al.body.length, `overview: ${n} open alerts shown, the API answered ${al.body.length}`);
     const levels = await page.$$eval('#open-alerts-table tbody .threat', (els) => els.map((e) => Number(e.textContent)));
     check(levels.every((l, i) => i === 0 || levels[i - 1] >= l), `overview: open alerts not sorted by threat: ${levels}`);
+  }
+  // The traffic figures: the sum of the series at a complete bucket (not the last, still
+  // filling) of the answer drawn, and not 0 while the simulator sends traffic.
+  for (const [id, metric] of [['kpi-bps', 'bps'], ['kpi-pps', 'pps']]) {
+    const ans = answer(answers, 'flows/series', (q) => q.get('metric') === metric);
+    if (!check(ans && ans.status === 200, `overview: no ${metric} series answer`)) continue;
+    const shown = await page.$eval(`#${id}`, (e) => ({ value: Number(e.dataset.value), at: Number(e.dataset.at) }));
+    const times = (ans.body.times || []).map((t) => Date.parse(t) / 1000);
+    const i = times.indexOf(shown.at);
+    if (!check(i >= 0 && i < times.length - 1, `overview: #${id} is for ${shown.at}, not a complete bucket of the answer`)) continue;
+    const sum = ans.body.series.reduce((a, s) => a + (s.values[i] || 0), 0);
+    check(Math.abs(shown.value - sum) <= 1e-9 * Math.max(1, sum), `overview: #${id} shows ${shown.value}, the API's bucket sums to ${sum}`);
+    check(sum > 0, `overview: #${id} is 0 while traffic flows`);
+    // Units scale: "288 Mbps", a figure from 1 to 999 with k, M, G or T.
+    const text = (await page.textContent(`#${id}`)).trim();
+    const m = /^([\d.]+) ([kMGT]?)(bps|pps)$/.exec(text);
+    const scaled = m && Number(m[1]) * ({ '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12 }[m[2]]);
+    check(m && m[3] === metric && (sum < 1 || Number(m[1]) >= 1) && Number(m[1]) < 1000 && Math.abs(scaled - sum) <= 0.01 * sum,
+      `overview: #${id} reads "${text}" for ${sum} ${metric}`);
+  }
+  // Times in the browser's zone (the test's context is in Asia/Tokyo), UTC on hover.
+  const local = await page.$eval('#kpi-bps + .kpi-sub time', (t) => ({ text: t.textContent, at: t.getAttribute('datetime'), title: t.title })).catch(() => null);
+  if (check(local, 'overview: the traffic figure names no time')) {
+    const tokyo = new Date(local.at).toLocaleTimeString('en-GB', { timeZone: 'Asia/Tokyo', hour: '2-digit', minute: '2-digit' });
+    check(local.text.startsWith(tokyo), `overview: time shown "${local.text}" for ${local.at}, want Tokyo's ${tokyo}`);
+    check(local.title === local.at.replace('.000Z', 'Z') + ' (UTC)', `overview: time's hover "${local.title}", want ${local.at} (UTC)`);
   }
   const ts = await page.$('time[title$="(UTC)"]');
   if (ts) check(/Z \(UTC\)$/.test(await ts.getAttribute('title')), 'overview: a time without UTC on hover');
@@ -207,14 +289,29 @@ await section('explore', async () => {
 });
 
 // --- Alerts -----------------------------------------------------------------------------------
+// The alert to open is an ongoing DDoS alert, whose mitigation can be confirmed: the simulator's
+// first attack raises one about a minute after live traffic starts (a C&C alert comes sooner).
 let alertId = process.env.ALERT_ID || '';
+let ddos = null;
+for (let i = 0; i < 180 && !alertId && !ddos; i++) {
+  const list = await api('/api/v1/alerts?view=summary').catch(() => []);
+  ddos = list.find((a) => a.kind === 'ddos' && a.state === 'ongoing');
+  if (!ddos) await new Promise((r) => setTimeout(r, 1000));
+}
+if (!alertId) check(ddos, 'alerts: no ongoing DDoS alert within 3 minutes of live traffic');
+let cncId = '';
 await section('alerts', async () => {
   const { page, answers } = await visit('alerts', '/alerts?since=');
   const al = answer(answers, 'alerts', (q) => !q.has('limit'));
   if (check(al && al.status === 200, 'alerts: no answer')) {
     const rows = await page.$$eval('#alerts-table tbody tr', (trs) => trs.length).catch(() => 0);
     check(rows === al.body.length, `alerts: ${rows} rows, the API answered ${al.body.length}`);
+    if (!alertId && ddos) {
+      check(al.body.some((a) => a.id === ddos.id), `alerts: the DDoS alert ${ddos.id} is not listed`);
+      alertId = ddos.id;
+    }
     if (!alertId && al.body.length) alertId = (al.body.find((a) => a.state === 'ongoing') || al.body[0]).id;
+    cncId = (al.body.find((a) => a.kind === 'cnc') || {}).id || '';
   }
   await shot(page, 'alerts');
   await page.close();
@@ -240,6 +337,7 @@ if (check(alertId, 'alerts: no alert to open (the simulator should have raised o
     if (check(await button.count() === 1, 'alert: no confirm button')) {
       if (await button.isDisabled()) {
         // Already announced (auto mode) or ended: withdraw instead, which must call the API too.
+        if (!check(await page.isEnabled('#mitigation-withdraw'), `alert: neither confirm nor withdraw is offered (${await page.textContent('#mitigation-status')})`)) throw new Error('no mitigation action to test');
         await page.click('#mitigation-withdraw');
       } else {
         await page.click('#mitigation-confirm');
@@ -254,10 +352,38 @@ if (check(alertId, 'alerts: no alert to open (the simulator should have raised o
         check(['confirm', 'withdraw'].includes(body.action), `alert: posted ${JSON.stringify(body)}`);
         const res = await posted.response();
         check(res && res.status() < 500, `alert: the mitigation call answered ${res && res.status()}`);
+        // The page redraws the mitigation as the server now has it.
+        if (res && res.ok()) {
+          const now = await api(`/api/v1/alerts/${encodeURIComponent(alertId)}`).catch(() => null);
+          const want = now && now.mitigation && now.mitigation.state;
+          const shownState = await page.waitForFunction((w) => document.querySelector('#mitigation-status .badge')?.textContent === w, want, { timeout: 5000 }).then(() => true, () => false);
+          check(want && shownState, `alert: after ${body.action}, the page shows "${await page.textContent('#mitigation-status .badge')}", the API "${want}"`);
+        }
       }
       await page.waitForTimeout(300);
       await shot(page, 'alert-after-confirm');
     }
+  }
+  await page.close();
+});
+
+// --- A C&C alert: about a server, not a volume: its page names the server, shows no traffic
+// peak or timeline, and offers no mitigation when the server refuses one. ------------------------
+if (cncId) await section('alert-cnc', async () => {
+  const { page, answers } = await visit('alert-cnc', `/alerts/${encodeURIComponent(cncId)}`);
+  delete paths['alert-cnc']; // not timed: the DDoS alert's page is
+  const a = answer(answers, `alerts/${cncId}`);
+  if (check(a && a.status === 200, 'alert-cnc: no answer')) {
+    const al = a.body;
+    const server = String(al.key || '').replace(/^cnc:/, '');
+    check((await page.textContent('#alert-cnc-server')).trim() === server, `alert-cnc: server shown "${await page.textContent('#alert-cnc-server')}", API key ${al.key}`);
+    check(await page.isHidden('#alert-timeline'), 'alert-cnc: a traffic timeline is shown for a C&C alert');
+    check(await page.$('#alert-peak') === null, 'alert-cnc: a traffic peak is shown for a C&C alert');
+    if (al.mitigation && al.mitigation.state === 'refused') {
+      check(await page.isDisabled('#mitigation-confirm'), 'alert-cnc: "Confirm mitigation" is offered though the server refuses it');
+      check((await page.textContent('#alert-mitigation')).includes(al.mitigation.reason || ''), 'alert-cnc: the refusal is not explained');
+    }
+    await shot(page, 'alert-cnc');
   }
   await page.close();
 });
@@ -305,7 +431,8 @@ await section('keyboard', async () => {
 
 // --- First render. Each page is loaded in a new tab once to warm up (the browser's cache of the
 // console's files, the server's of the store's files), then RUNS times; the median is checked
-// against the budget. The time runs from the navigation (the tab's time origin) to the page's
+// against the budget. Each timed load must have asked its first API question before its modules
+// ran (boot.js, inline in the HTML) and never the same URL twice. The time runs from the navigation (the tab's time origin) to the page's
 // main content drawn with its data: data-shown, window.yocho.renders[0].ms. For every page but
 // the Overview that is the whole page; the Overview's main content is the traffic charts, the
 // figures and the open alerts, and its top-N tables (which scan raw flows) may fill in after:
@@ -329,6 +456,12 @@ for (const [name, path] of Object.entries(paths)) {
       runs.push(r);
       const hits = (r.calls || []).filter((c) => c.cache === 'hit');
       check(hits.length === 0, `${name} timing: answers from the API's cache in a timed load: ${hits.map((c) => c.url).join(', ')}`);
+      // The page's first requests leave with the HTML (boot.js), before its modules run, and the
+      // page uses those answers rather than asking again.
+      const urls = (r.calls || []).map((c) => c.url);
+      const twice = urls.filter((u, j) => urls.indexOf(u) !== j);
+      check(twice.length === 0, `${name} timing: the API was asked twice for ${twice.join(', ')} (boot.js and the page build different URLs?)`);
+      check(r.first_api != null && r.scripts > 0 && r.first_api < r.scripts, `${name} timing: the first API request left at ${r.first_api} ms, the modules ran at ${r.scripts} ms: boot.js did not ask first`);
     }
     renders[name] = median(runs.map((r) => r.ms));
     complete[name] = median(runs.map((r) => r.complete ?? r.ms));

@@ -65,19 +65,22 @@ async function request(method, path, body, signal) {
     const t = token();
     if (t) headers.Authorization = `Bearer ${t}`;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
-    const res = await fetch(path, {
+    // The answer boot.js already asked for (the page's first requests), or a new request.
+    const first = method === 'GET' && attempt === 0 ? window.yochoFirst?.take(path, t) : undefined;
+    const res = first ? await first.catch(() => null) : null;
+    if (signal?.aborted) throw signal.reason;
+    const { status, ok, text } = res || await fetch(path, {
       method, headers, signal, body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (res.status === 401 && attempt < 5) {
+    }).then(async (r) => ({ status: r.status, ok: r.ok, text: await r.text() }));
+    if (status === 401 && attempt < 5) {
       await askToken(t !== '');
       continue;
     }
-    const text = await res.text();
     let data = null;
     if (text) {
       try { data = JSON.parse(text); } catch { data = { error: text.trim() }; }
     }
-    if (!res.ok) throw new ApiError(res.status, data, path);
+    if (!ok) throw new ApiError(status, data, path);
     return data;
   }
 }

@@ -11,20 +11,18 @@
 import { h } from './format.js';
 import * as api from './api.js';
 import { loadUPlot } from './chart.js';
-import overview from './pages/overview.js';
-import explore from './pages/explore.js';
-import alerts from './pages/alerts.js';
-import alert from './pages/alert.js';
-import exporters from './pages/exporters.js';
 
+performance.mark('yocho:app');
 const REFRESH_MS = 5000;
 
+// Each page's module is imported when the page is first shown, so that the first page waits
+// only for its own code (boot.js preloads it); the others are loaded once it is drawn.
 const routes = [
-  [/^\/$/, overview, 'overview'],
-  [/^\/explore$/, explore, 'explore'],
-  [/^\/alerts$/, alerts, 'alerts'],
-  [/^\/alerts\/([^/]+)$/, alert, 'alerts'],
-  [/^\/exporters$/, exporters, 'exporters'],
+  [/^\/$/, () => import('./pages/overview.js'), 'overview'],
+  [/^\/explore$/, () => import('./pages/explore.js'), 'explore'],
+  [/^\/alerts$/, () => import('./pages/alerts.js'), 'alerts'],
+  [/^\/alerts\/([^/]+)$/, () => import('./pages/alert.js'), 'alerts'],
+  [/^\/exporters$/, () => import('./pages/exporters.js'), 'exporters'],
 ];
 
 const state = { page: null, timer: null, abort: null, started: 0, seq: 0 };
@@ -68,7 +66,15 @@ async function show() {
     document.title = 'Not found · yocho';
     return;
   }
-  const page = r.page(main, { params: r.params, query: url.searchParams, navigate, api });
+  let mod;
+  try {
+    mod = await r.page();
+  } catch (err) {
+    if (seq === state.seq) setStatus(`Cannot load this page: ${err.message}`, 'bad');
+    return;
+  }
+  if (seq !== state.seq) return;
+  const page = mod.default(main, { params: r.params, query: url.searchParams, navigate, api });
   state.page = page;
   document.title = `${page.title || r.nav} · yocho`;
   await refresh(seq, true);
@@ -103,9 +109,11 @@ async function refresh(seq, first) {
       page: location.pathname,
       ms: Math.round(shownAt - state.started),
       complete: Math.round(end - state.started),
-      // Where the first page's time went: the HTML, then the scripts, then the API and drawing.
+      // Where the first page's time went: the HTML, the first API request (boot.js, inline in
+      // the HTML), the modules (app.js starts once they are loaded), then the answers and drawing.
       html: nav ? Math.round(nav.responseEnd) : undefined,
-      scripts: nav ? Math.round(nav.domContentLoadedEventEnd) : undefined,
+      first_api: apis.length ? Math.round(Math.min(...apis.map((e) => e.startTime))) : undefined,
+      scripts: nav ? Math.round(performance.getEntriesByName('yocho:app')[0]?.startTime ?? 0) : undefined,
       // The slowest API answer of this render (request to last byte).
       api: Math.round(Math.max(0, ...apis.map((e) => e.responseEnd - e.startTime))),
       // Each API answer: path, request to last byte, the server's own time and what its query
@@ -117,11 +125,12 @@ async function refresh(seq, first) {
     });
     document.documentElement.dataset.ready = location.pathname;
     // The navigation bar's count of ongoing alerts: asked for once the page is drawn, so that it
-    // does not compete with the page's own requests. The charting library, which index.html
-    // preloads for the pages with a chart, is then loaded on the others too, ready for later.
+    // does not compete with the page's own requests. The charting library (run early by boot.js
+    // on the pages with a chart) and the other pages' modules are then loaded, ready for later.
     if (seq === 1) {
       updateAlertCount();
       loadUPlot().catch(() => {});
+      for (const [, load] of routes) load().catch(() => {});
     }
   }
   if (seq === state.seq) state.timer = setTimeout(tick, REFRESH_MS, seq);

@@ -2,9 +2,9 @@
 // chart draws the cumulative sums, largest first, each filled down to zero, so every band shows
 // one series; the legend and the cursor show each series' own value, not the sum.
 //
-// uPlot is run when the first chart is made (index.html only preloads it), so that it never
-// blocks the page's parsing: on the pages with a chart it runs while the API answers; the others
-// run it once they are drawn (app.js). set() resolves once the data is drawn.
+// uPlot never blocks the page's parsing (index.html only preloads it): on the pages with a chart,
+// boot.js runs it as soon as it is loaded, while the modules load and the API answers; the
+// others run it once they are drawn (app.js). set() resolves once the data is drawn.
 
 import { si } from './format.js';
 
@@ -14,11 +14,18 @@ let uPlotReady = null;
 // resolves when the global uPlot is there.
 export function loadUPlot() {
   if (window.uPlot) return Promise.resolve();
+  if (!uPlotReady && window.yochoFirst?.uplot) { // started by boot.js
+    uPlotReady = window.yochoFirst.uplot.then(() => performance.mark('yocho:uplot'), () => {
+      uPlotReady = null;
+      window.yochoFirst.uplot = null;
+      return loadUPlot();
+    });
+  }
   if (!uPlotReady) {
     uPlotReady = new Promise((resolve, reject) => {
       const s = document.createElement('script');
       s.src = new URL('../vendor/uplot/uPlot.iife.min.js', import.meta.url).pathname;
-      s.onload = () => resolve();
+      s.onload = () => { performance.mark('yocho:uplot'); resolve(); };
       s.onerror = () => { uPlotReady = null; reject(new Error('cannot load the charting library (uPlot)')); };
       document.head.append(s);
     });
@@ -48,8 +55,11 @@ export class StackedChart {
     this.plot = null;
     this.names = '';
     this.raw = [];
+    // The observer also calls this once when it starts: a chart already at its width is not
+    // drawn again.
     this.resize = () => {
-      if (this.plot) this.plot.setSize({ width: this.width(), height: this.height });
+      const width = this.width();
+      if (this.plot && width !== this.plot.width) this.plot.setSize({ width, height: this.height });
     };
     this.ro = new ResizeObserver(this.resize);
     this.ro.observe(el);

@@ -128,3 +128,20 @@ export function label(field, v) {
   if (/_as$/.test(field) && /^\d+$/.test(String(v))) return `AS${v}`;
   return String(v);
 }
+
+// victim names an alert's victim: its host, its first host and how many more, or its prefix.
+export function victim(a) {
+  const v = a.victims || [];
+  if (a.prefix && (v.length !== 1)) return `${a.prefix}${v.length ? ` (${v.length} hosts)` : ''}`;
+  if (!v.length) return a.prefix || '–';
+  return v.length > 1 ? `${v[0]} +${v.length - 1}` : String(v[0]);
+}
+
+// elapsed is how long an alert has lasted, in seconds (until now while it is ongoing).
+export function elapsed(a) {
+  const s = parseTime(a.started_at);
+  if (!s) return null;
+  const e = parseTime(a.ended_at) || (a.state === 'ongoing' ? new Date() : parseTime(a.updated_at)) || new Date();
+  return (e - s) / 1000;
+}
+

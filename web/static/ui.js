@@ -80,8 +80,8 @@ export function errorBox(err) {
 }
 
 // kpi is one figure with its label.
-export function kpi(title, value, { id, sub } = {}) {
-  return h('div', { class: 'kpi' }, h('div', { class: 'kpi-label' }, title), h('div', { class: 'kpi-value', id }, value), sub ? h('div', { class: 'kpi-sub' }, sub) : null);
+export function kpi(title, value, { id, sub, dataset } = {}) {
+  return h('div', { class: 'kpi' }, h('div', { class: 'kpi-label' }, title), h('div', { class: 'kpi-value', id, dataset }, value), sub ? h('div', { class: 'kpi-sub' }, sub) : null);
 }
 
 // replace swaps the content of el.

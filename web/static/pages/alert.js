@@ -2,10 +2,9 @@
 // level's reasons, the evidence (thresholds crossed, sources, ports, AS numbers, exporters,
 // interfaces, packet sizes, sample flows), and the mitigation with its confirm and withdraw buttons.
 
-import { h, bps, pps, bytes, int, time, duration, pct, protoName, si } from '../format.js';
+import { h, bps, pps, bytes, int, time, duration, pct, protoName, si, victim, elapsed } from '../format.js';
 import { panel, table, threat, stateBadge, replace, errorBox, confirm, kpi } from '../ui.js';
 import { StackedChart } from '../chart.js';
-import { victim, elapsed } from './overview.js';
 
 export default function alertPage(root, { params, api }) {
   const id = params[0];
@@ -24,6 +23,8 @@ export default function alertPage(root, { params, api }) {
   };
   const sizes = h('div', { id: 'alert-sizes' });
   const samples = h('div', { id: 'alert-samples' });
+  const timeline = h('div', { class: 'grid-2', id: 'alert-timeline' }, panel('Timeline (bps)', chartBps), panel('Timeline (pps)', chartPps));
+  const sourcesTitle = h('span', {}, 'Top sources');
   const cb = new StackedChart(chartBps, { fmt: bps, height: 200, label: 'bps' });
   const cp = new StackedChart(chartPps, { fmt: pps, height: 200, label: 'pps' });
 
@@ -34,8 +35,8 @@ export default function alertPage(root, { params, api }) {
       panel('Attack', facts),
       panel('Threat level', reasons)),
     panel('Mitigation', mitigation),
-    h('div', { class: 'grid-2' }, panel('Timeline (bps)', chartBps), panel('Timeline (pps)', chartPps)),
-    h('div', { class: 'grid-2' }, panel('Top sources', sources), panel('Thresholds crossed', crossed)),
+    timeline,
+    h('div', { class: 'grid-2' }, panel(sourcesTitle, sources), panel('Thresholds crossed', crossed)),
     h('div', { class: 'grid-3' },
       panel('Source ports', tops.source_ports), panel('Destination ports', tops.destination_ports), panel('Source AS numbers', tops.source_asns),
       panel('Exporters', tops.exporters), panel('Interfaces', tops.interfaces), panel('Packet sizes', sizes)),
@@ -70,7 +71,18 @@ export default function alertPage(root, { params, api }) {
       document.title = `${a.vector || 'alert'} on ${victim(a)} · yocho`;
       replace(head, h('h1', {}, h('span', { id: 'alert-vector' }, a.vector || a.kind), ' on ', h('span', { class: 'mono', id: 'alert-victim' }, victim(a))),
         h('div', { class: 'head-badges' }, stateBadge(a.state), threat(a.threat_level)));
-      replace(summary,
+      // A C&C alert is about who talks to a server, not about a volume of traffic: no peak, no
+      // timeline, and its sources are the infected subscribers.
+      const cnc = a.kind === 'cnc';
+      timeline.hidden = cnc;
+      sourcesTitle.textContent = cnc ? 'Infected subscribers' : 'Top sources';
+      if (cnc) {
+        replace(summary,
+          kpi('C&C server', h('span', { class: 'mono' }, cncServer(a)), { id: 'alert-cnc-server', sub: a.vector || 'cnc' }),
+          kpi('Infected subscribers', int(a.distinct_sources ?? (a.victims || []).length), { sub: `${int((a.victims || []).length)} listed` }),
+          kpi('First contact', time(a.attack_started_at || a.started_at), { sub: 'seen in the flows' }),
+          kpi('Duration', duration(elapsed(a)), { sub: a.state === 'ongoing' ? 'and counting' : 'ended' }));
+      } else replace(summary,
         kpi('Peak', bps(a.peak_bps), { sub: [pps(a.peak_pps), a.peak_at ? ' at ' : '', a.peak_at ? time(a.peak_at, { short: true }) : null], id: 'alert-peak' }),
         kpi('Now', a.state === 'ongoing' ? bps(a.current_bps) : 'ended', { sub: a.state === 'ongoing' ? pps(a.current_pps) : '' }),
         kpi('Distinct sources', int(a.distinct_sources), { sub: 'estimated' }),
@@ -81,6 +93,7 @@ export default function alertPage(root, { params, api }) {
         dd('Victim', h('span', { class: 'mono', id: 'alert-victims' }, victims.length ? victims.join(', ') : '–')),
         a.prefix ? dd('Prefix (carpet bombing)', h('span', { class: 'mono' }, a.prefix)) : null,
         dd('Vector', h('strong', {}, a.vector || '–'), a.protocol ? ` · ${protoName(a.protocol)}` : '', a.source_port ? ` · source port ${a.source_port}` : ''),
+        cnc ? dd('C&C server', h('span', { class: 'mono' }, cncServer(a))) : null,
         dd('Direction', a.direction || '–'),
         dd('Kind', a.kind || '–'),
         a.hostgroup || a.customer ? dd('Hostgroup', [a.hostgroup, a.customer && `customer ${a.customer}`, a.criticality && `criticality ${a.criticality}`].filter(Boolean).join(' · ')) : null,
@@ -99,12 +112,12 @@ export default function alertPage(root, { params, api }) {
       const charts = [];
       charts.push(cb.set({ t, series: [{ name: 'attack', values: series.map((p) => p.bps) }] }),
         cp.set({ t, series: [{ name: 'attack', values: series.map((p) => p.pps) }] }));
-      replace(sources, table(shareCol((v) => v), a.top_sources || [], { id: 'alert-sources-table', empty: 'No source recorded.' }));
+      replace(sources, table(cnc ? shareCol((v) => v).slice(0, 1) : shareCol((v) => v), a.top_sources || [], { id: 'alert-sources-table', empty: 'No source recorded.' }));
       replace(crossed, table([
         { title: 'traffic', cell: (c) => c.kind },
         { title: 'metric', cell: (c) => c.metric },
-        { title: 'peak', num: true, cell: (c) => si(c.value, c.metric === 'bps' ? 'bps' : c.metric === 'pps' ? 'pps' : '/s') },
-        { title: 'threshold', num: true, cell: (c) => si(c.threshold, c.metric === 'bps' ? 'bps' : c.metric === 'pps' ? 'pps' : '/s') },
+        { title: 'peak', num: true, cell: (c) => si(c.value, unit(c.metric)) },
+        { title: 'threshold', num: true, cell: (c) => si(c.threshold, unit(c.metric)) },
         { title: '×', num: true, cell: (c) => (c.threshold ? `${(c.value / c.threshold).toFixed(1)}×` : '–') },
       ], a.crossed || [], { empty: 'No threshold recorded.' }));
       const asn = (v) => (/^\d+$/.test(v) ? `AS${v}` : v);
@@ -159,10 +172,13 @@ export default function alertPage(root, { params, api }) {
       ], routes, { id: 'mitigation-routes' }));
     }
     const announced = status === 'announced';
+    // refused: the server will not mitigate this alert (its kind, or the configuration); the
+    // reason is shown above.
+    const refused = status === 'refused';
     const canWithdraw = announced || status === 'dry-run' || status === 'awaiting-confirmation';
     kids.push(h('div', { class: 'actions' },
       h('button', {
-        type: 'button', class: 'primary', id: 'mitigation-confirm', disabled: announced || a.state !== 'ongoing',
+        type: 'button', class: 'primary', id: 'mitigation-confirm', disabled: announced || refused || a.state !== 'ongoing',
         onclick: () => act('confirm', 'Confirm the mitigation?', `yocho will announce the mitigation routes for ${victim(a)} (${a.vector}) to its BGP peers.`, 'Announce'),
       }, 'Confirm mitigation'),
       h('button', {
@@ -173,4 +189,17 @@ export default function alertPage(root, { params, api }) {
   }
 
   return page;
+}
+
+// unit is how a crossed threshold's metric is written: rates per second, scores and points bare.
+function unit(metric) {
+  if (metric === 'bps' || metric === 'pps') return metric;
+  if (metric === 'score' || metric === 'points') return '';
+  return '/s';
+}
+
+// cncServer is the server a C&C alert is about: its key is "cnc:ADDRESS:PORT/PROTO".
+function cncServer(a) {
+  if (typeof a.key === 'string' && a.key.startsWith('cnc:')) return a.key.slice(4);
+  return (a.destination_ports && a.destination_ports[0] && a.destination_ports[0].value) || '–';
 }

@@ -1,9 +1,8 @@
 // Alerts: every alert, newest first, with filters on state, kind, vector and time; a row opens the
 // alert's page.
 
-import { h, bps, pps, time, duration } from '../format.js';
+import { h, bps, pps, time, duration, victim, elapsed } from '../format.js';
 import { panel, table, threat, stateBadge, replace, errorBox } from '../ui.js';
-import { victim, elapsed } from './overview.js';
 
 const STATES = [['', 'any state'], ['ongoing', 'ongoing'], ['ended', 'ended']];
 const KINDS = [['', 'any kind'], ['ddos', 'ddos']];
@@ -60,7 +59,7 @@ export default function alerts(root, { query, api }) {
       { title: 'victim', cls: 'mono', cell: (a) => victim(a) },
       { title: 'vector', cell: (a) => a.vector || '–' },
       { title: 'direction', cell: (a) => a.direction || '–' },
-      { title: 'peak', num: true, cell: (a) => h('span', {}, bps(a.peak_bps), h('br'), h('span', { class: 'muted' }, pps(a.peak_pps))) },
+      { title: 'peak', num: true, cell: (a) => (a.kind === 'cnc' ? h('span', { class: 'muted', title: 'a C&C alert has no traffic peak' }, '–') : h('span', {}, bps(a.peak_bps), h('br'), h('span', { class: 'muted' }, pps(a.peak_pps)))) },
       { title: 'start', cell: (a) => time(a.started_at) },
       { title: 'duration', num: true, cell: (a) => duration(elapsed(a)) },
     ], rows, { href: (a) => `/alerts/${encodeURIComponent(a.id)}`, id: 'alerts-table', empty: 'No alert matches these filters.' }));

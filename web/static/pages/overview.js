@@ -1,11 +1,15 @@
 // Overview: the network at a glance. Traffic in bps and pps stacked by protocol, the top
 // destinations, sources, AS numbers and exporters, and the open alerts, highest threat first.
 
-import { h, bps, pps, int, time, duration, parseTime } from '../format.js';
+import { h, bps, pps, int, time, duration, victim, elapsed } from '../format.js';
 import { panel, topTable, table, threat, kpi, replace, errorBox } from '../ui.js';
 import { StackedChart } from '../chart.js';
 
 const RANGES = ['15m', '1h', '6h', '24h'];
+// The charts' bucket for each range: 60 to 96 points, as many as a chart half the page wide
+// shows apart, each from the coarsest tier that has it (6h: the 5-minute roll-ups, a quarter of
+// the rows of the 1-minute ones). boot.js asks for the same.
+const BUCKETS = { '15m': '10s', '1h': '1m', '6h': '5m', '24h': '15m' };
 const TOPS = [
   ['dst_addr', 'Top destinations'],
   ['src_addr', 'Top sources'],
@@ -15,6 +19,7 @@ const TOPS = [
 
 export default function overview(root, { query, api }) {
   const since = RANGES.includes(query.get('since')) ? query.get('since') : '6h';
+  const bucket = BUCKETS[since];
   const el = {
     kpis: h('div', { class: 'kpis' }),
     alerts: h('div', { id: 'open-alerts' }),
@@ -45,17 +50,32 @@ export default function overview(root, { query, api }) {
   let topsAt = -Infinity;
   const state = { b: null, p: null, open: null, exps: null, errors: new Map() };
   const showErrors = () => replace(el.error, state.errors.size ? errorBox([...state.errors.values()][0]) : null);
-  const last = (s) => {
-    if (!s) return null;
-    // The last bucket is still filling: show the one before it.
-    const i = s.t.length >= 2 ? s.t.length - 2 : s.t.length - 1;
-    return i < 0 ? 0 : s.series.reduce((a, x) => a + (x.values[i] || 0), 0);
+  // complete is the index of the last complete bucket: the last one is still filling. A roll-up
+  // tier holds a minute only once the store has summed it (about every minute), so when the
+  // bucket before the last is still empty while the one before it is not, that one is taken:
+  // the figure says which interval it is.
+  const complete = (s) => {
+    const n = s ? s.t.length : 0;
+    const sum = (i) => s.series.reduce((a, x) => a + (x.values[i] || 0), 0);
+    if (n < 2) return n - 1;
+    return sum(n - 2) === 0 && n >= 3 && sum(n - 3) > 0 ? n - 3 : n - 2;
+  };
+  const figure = (title, s, fmt, id) => {
+    const i = complete(s);
+    if (!s || i < 0) return kpi(title, fmt(s ? 0 : null), { id, sub: s ? 'no data' : 'unavailable' });
+    const at = (k) => new Date(s.t[k] * 1000);
+    const v = s.series.reduce((a, x) => a + (x.values[i] || 0), 0);
+    return kpi(title, fmt(v), {
+      id,
+      dataset: { value: String(v), at: String(s.t[i]) }, // checked against the API by the browser test
+      sub: i + 1 < s.t.length ? h('span', {}, 'average ', time(at(i), { short: true }), '–', time(at(i + 1), { short: true })) : h('span', {}, 'since ', time(at(i), { short: true })),
+    });
   };
   const drawKpis = () => {
     const { b, p, open, exps } = state;
     replace(el.kpis,
-      kpi('Traffic', bps(last(b)), { id: 'kpi-bps', sub: 'last complete interval' }),
-      kpi('Packets', pps(last(p)), { id: 'kpi-pps', sub: 'last complete interval' }),
+      figure('Traffic', b, bps, 'kpi-bps'),
+      figure('Packets', p, pps, 'kpi-pps'),
       kpi('Open alerts', open ? int(open.length) : '–', { id: 'kpi-alerts', sub: !open ? 'unavailable' : open.length ? `highest threat ${open[0].threat_level ?? 0}` : 'all quiet' }),
       kpi('Exporters', exps ? int(exps.length) : '–', { id: 'kpi-exporters', sub: 'sending flows' }));
   };
@@ -66,7 +86,7 @@ export default function overview(root, { query, api }) {
       { title: 'victim', cls: 'mono', cell: (a) => victim(a) },
       { title: 'vector', cell: (a) => a.vector || '–' },
       { title: 'direction', cell: (a) => a.direction || '–' },
-      { title: 'peak', num: true, cell: (a) => h('span', {}, bps(a.peak_bps), h('br'), h('span', { class: 'muted' }, pps(a.peak_pps))) },
+      { title: 'peak', num: true, cell: (a) => (a.kind === 'cnc' ? h('span', { class: 'muted', title: 'a C&C alert has no traffic peak' }, '–') : h('span', {}, bps(a.peak_bps), h('br'), h('span', { class: 'muted' }, pps(a.peak_pps)))) },
       { title: 'started', cell: (a) => time(a.started_at) },
       { title: 'duration', num: true, cell: (a) => duration(elapsed(a)) },
     ], open.slice(0, 10), { href: (a) => `/alerts/${encodeURIComponent(a.id)}`, empty: 'No open alert.', id: 'open-alerts-table' }),
@@ -81,9 +101,15 @@ export default function overview(root, { query, api }) {
     // memory), asked first; shown() marks it drawn. The top-N tables, whose addresses only the
     // raw flows hold, are asked for then and fill in after.
     async load(signal, first, shown = () => {}) {
-      // Each task: its request, then what to draw from the answer (or the error).
+      // Each task: its request, then what to draw from the answer (or the error). The marks
+      // (yocho:answer:NAME, yocho:drawn:NAME) show in the browser's performance panel.
       const task = (name, promise, draw) => promise.then(
-        (v) => { state.errors.delete(name); return draw(v, null); },
+        async (v) => {
+          performance.mark(`yocho:answer:${name}`);
+          state.errors.delete(name);
+          await draw(v, null);
+          performance.mark(`yocho:drawn:${name}`);
+        },
         (err) => {
           if (err.name === 'AbortError') throw err;
           state.errors.set(name, err);
@@ -91,11 +117,11 @@ export default function overview(root, { query, api }) {
         },
       ).finally(showErrors);
       const main = [
-        task('bps', api.get('flows/series', { metric: 'bps', by: 'proto', since }, signal), (v) => {
+        task('bps', api.get('flows/series', { metric: 'bps', by: 'proto', since, bucket }, signal), (v) => {
           state.b = v ? api.series(v) : null;
           if (state.b) return charts.bps.set(state.b);
         }),
-        task('pps', api.get('flows/series', { metric: 'pps', by: 'proto', since }, signal), (v) => {
+        task('pps', api.get('flows/series', { metric: 'pps', by: 'proto', since, bucket }, signal), (v) => {
           state.p = v ? api.series(v) : null;
           if (state.p) return charts.pps.set(state.p);
         }),
@@ -126,18 +152,3 @@ export default function overview(root, { query, api }) {
     destroy() { charts.bps.destroy(); charts.pps.destroy(); },
   };
 }
-
-export function victim(a) {
-  const v = a.victims || [];
-  if (a.prefix && (v.length !== 1)) return `${a.prefix}${v.length ? ` (${v.length} hosts)` : ''}`;
-  if (!v.length) return a.prefix || '–';
-  return v.length > 1 ? `${v[0]} +${v.length - 1}` : String(v[0]);
-}
-
-export function elapsed(a) {
-  const s = parseTime(a.started_at);
-  if (!s) return null;
-  const e = parseTime(a.ended_at) || (a.state === 'ongoing' ? new Date() : parseTime(a.updated_at)) || new Date();
-  return (e - s) / 1000;
-}
-
