@@ -406,3 +406,62 @@ func TestBulkAndACKSizesAreNotAlike(t *testing.T) {
 		t.Errorf("alert at score %.1f with no behaviour of a bot: %v", c.Score, c.Parts)
 	}
 }
+
+// TestSparseBotnetAlerts: at 1:1000 sampling a botnet of 50 bots beaconing every minute gives a
+// sampled contact every five minutes and an answer every seven. Half an hour in, five contacts
+// from five bots and four answers, all of one size each way, must alert: under a rule that
+// judged similarity on contacts alone once eight had come, such a botnet alerted between 20
+// and 65 minutes in (scenarios/botnet.yaml, mirai-50), depending on the draw. With sizes that
+// vary, or too few of them, the same population must not.
+func TestSparseBotnetAlerts(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		contacts, answers  int
+		varied             bool
+		wantSimilar, alert bool
+	}{
+		{"5 contacts and 4 answers, alike", 5, 4, false, true, true},
+		{"8 contacts, alike", 8, 0, false, true, true},
+		{"5 contacts and 4 answers, varied", 5, 4, true, false, false},
+		{"7 contacts and 3 answers, alike", 7, 3, false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEngine(t, nil, Deps{})
+			srv := ext(5)
+			b := flow.NewBatch(4096)
+			add := func(r flow.Record) {
+				r.EndMs, r.ReceivedMs, r.Proto, r.Packets, r.SamplingRate = r.StartMs, r.StartMs, 6, 1, 1000
+				b.Append(&r)
+			}
+			// Background: 2000 subscribers using 500 web servers, so that 5 clients are rare.
+			for i := range 2000 {
+				add(flow.Record{StartMs: t0 + int64(i)*900, SrcAddr: sub(1000 + i), DstAddr: ext(1000 + i%500),
+					SrcPort: 40000, DstPort: 443, TCPFlags: 0x18, Bytes: uint64(300 + i%700)})
+			}
+			for i := range tc.contacts {
+				size := uint64(60)
+				if tc.varied {
+					size = uint64(70 + 97*i)
+				}
+				add(flow.Record{StartMs: t0 + int64(i)*5*60000, SrcAddr: sub(i), DstAddr: srv, SrcPort: uint16(41000 + i),
+					DstPort: 23, TCPFlags: 0x18, Bytes: size})
+			}
+			for i := range tc.answers {
+				size := uint64(120)
+				if tc.varied {
+					size = uint64(130 + 89*i)
+				}
+				add(flow.Record{StartMs: t0 + int64(i)*7*60000 + 1000, SrcAddr: srv, DstAddr: sub(20 + i), SrcPort: 23,
+					DstPort: uint16(42000 + i), TCPFlags: 0x18, Bytes: size})
+			}
+			e.Consume(b)
+			c := find(t, e, srv, 23)
+			if got := c.Parts[PartSimilarity] > 0; got != tc.wantSimilar {
+				t.Errorf("similarity %.1f, want it counted: %v (%v)", c.Parts[PartSimilarity], tc.wantSimilar, c.Evidence)
+			}
+			if c.Alert != tc.alert {
+				t.Errorf("alert %v at score %.1f, want %v: %v", c.Alert, c.Score, tc.alert, c.Evidence)
+			}
+		})
+	}
+}

@@ -147,23 +147,19 @@ func (e *Engine) score(ep *endpoint, ev *evidence) (float64, int) {
 
 	// Behaviour first: what the contacts themselves look like.
 	behaviour := 0.0
-	if ep.sizes.n >= 8 {
-		// Few distinct sizes: bots send the same message again and again (as in Disclosure,
-		// Bilge et al. 2012); people's requests and the answers to them vary. Two sizes cover
-		// at least 2/n of n contacts by chance: only the share beyond that counts.
-		share := ep.sizes.topShare()
-		alike := clamp01((beyondChance(share, ep.sizes.n) - 0.3) / 0.6)
-		rs := -1.0
-		if ep.replySizes.n >= 8 {
-			rs = ep.replySizes.topShare()
-			alike = (alike + clamp01((beyondChance(rs, ep.replySizes.n)-0.3)/0.6)) / 2
-		}
+	if alike, ok := similarity(&ep.sizes, &ep.replySizes); ok {
 		total += ev.add(PartSimilarity, pop*alike, func() string {
-			a, b := ep.sizes.top2()
-			words := fmt.Sprintf("two sizes (%d, %d B/packet) make %.0f%% of %d contacts", a, b, 100*share, ep.sizes.n)
-			if rs >= 0 {
-				a, b = ep.replySizes.top2()
-				words += fmt.Sprintf(", %.0f%% of %d answers (%d, %d B/packet)", 100*rs, ep.replySizes.n, a, b)
+			var words string
+			if ep.sizes.n >= minSizesPerSide {
+				a, b := ep.sizes.top2()
+				words = fmt.Sprintf("two sizes (%d, %d B/packet) make %.0f%% of %d contacts", a, b, 100*ep.sizes.topShare(), ep.sizes.n)
+			}
+			if ep.replySizes.n >= minSizesPerSide {
+				if words != "" {
+					words += ", "
+				}
+				a, b := ep.replySizes.top2()
+				words += fmt.Sprintf("%.0f%% of %d answers (%d, %d B/packet)", 100*ep.replySizes.topShare(), ep.replySizes.n, a, b)
 			}
 			return words
 		})
@@ -257,6 +253,36 @@ func (e *Engine) score(ep *endpoint, ev *evidence) (float64, int) {
 	role := portRole(ep.key.port, ep.key.proto)
 	total += ev.add(PartPortRole, roleWeight[role], func() string { return fmt.Sprintf("port %d/%s: %s", ep.key.port, ProtoName(ep.key.proto), role) })
 	return math.Min(100, math.Round(total*10)/10), int(math.Round(clients))
+}
+
+// minSizes is the fewest message sizes, both ways together, on which similarity is judged;
+// minSizesPerSide the fewest of one way (contacts or answers) that take part.
+const (
+	minSizes        = 8
+	minSizesPerSide = 4
+)
+
+// similarity is how alike an endpoint's messages are (0..1), from the sizes of its contacts
+// and of its answers: few distinct sizes each way (bots send the same message again and again,
+// as in Disclosure, Bilge et al. 2012; people's requests and the answers to them vary). Two
+// sizes cover at least 2/n of n messages by chance: only the share beyond that counts. Each way
+// with at least minSizesPerSide sizes takes part, weighted by its sizes up to minSizes, and
+// together they need minSizes: under 1:1000 sampling a small botnet's contacts and answers come
+// at a few a quarter of an hour each, so both ways are evidence.
+func similarity(contacts, answers *topSizes) (float64, bool) {
+	var sum, weight float64
+	for _, t := range [2]*topSizes{contacts, answers} {
+		if t.n < minSizesPerSide {
+			continue
+		}
+		w := float64(min(t.n, minSizes))
+		sum += w * clamp01((beyondChance(t.topShare(), t.n)-0.3)/0.6)
+		weight += w
+	}
+	if weight < minSizes {
+		return 0, false
+	}
+	return sum / weight, true
 }
 
 // beyondChance rescales the share that the two most frequent of n values cover so that what
