@@ -412,18 +412,21 @@ func TestBulkAndACKSizesAreNotAlike(t *testing.T) {
 // from five bots and four answers, all of one size each way, must alert: under a rule that
 // judged similarity on contacts alone once eight had come, such a botnet alerted between 20
 // and 65 minutes in (scenarios/botnet.yaml, mirai-50), depending on the draw. With sizes that
-// vary, or too few of them, the same population must not.
+// vary, or too few of them, the same population must not. Once eight contacts are alike, a few
+// answers that vary (other traffic to the same port) must not hold the alert back.
 func TestSparseBotnetAlerts(t *testing.T) {
 	for _, tc := range []struct {
 		name               string
 		contacts, answers  int
-		varied             bool
+		variedC, variedA   bool
 		wantSimilar, alert bool
+		minSimilarity      float64 // points
 	}{
-		{"5 contacts and 4 answers, alike", 5, 4, false, true, true},
-		{"8 contacts, alike", 8, 0, false, true, true},
-		{"5 contacts and 4 answers, varied", 5, 4, true, false, false},
-		{"7 contacts and 3 answers, alike", 7, 3, false, false, false},
+		{"5 contacts and 4 answers, alike", 5, 4, false, false, true, true, 24},
+		{"8 contacts, alike", 8, 0, false, false, true, true, 24},
+		{"5 contacts and 4 answers, varied", 5, 4, true, true, false, false, 0},
+		{"7 contacts and 3 answers, alike", 7, 3, false, false, false, false, 0},
+		{"8 contacts alike, 5 answers varied", 8, 5, false, true, true, true, 24},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEngine(t, nil, Deps{})
@@ -440,7 +443,7 @@ func TestSparseBotnetAlerts(t *testing.T) {
 			}
 			for i := range tc.contacts {
 				size := uint64(60)
-				if tc.varied {
+				if tc.variedC {
 					size = uint64(70 + 97*i)
 				}
 				add(flow.Record{StartMs: t0 + int64(i)*5*60000, SrcAddr: sub(i), DstAddr: srv, SrcPort: uint16(41000 + i),
@@ -448,7 +451,7 @@ func TestSparseBotnetAlerts(t *testing.T) {
 			}
 			for i := range tc.answers {
 				size := uint64(120)
-				if tc.varied {
+				if tc.variedA {
 					size = uint64(130 + 89*i)
 				}
 				add(flow.Record{StartMs: t0 + int64(i)*7*60000 + 1000, SrcAddr: srv, DstAddr: sub(20 + i), SrcPort: 23,
@@ -458,6 +461,9 @@ func TestSparseBotnetAlerts(t *testing.T) {
 			c := find(t, e, srv, 23)
 			if got := c.Parts[PartSimilarity] > 0; got != tc.wantSimilar {
 				t.Errorf("similarity %.1f, want it counted: %v (%v)", c.Parts[PartSimilarity], tc.wantSimilar, c.Evidence)
+			}
+			if c.Parts[PartSimilarity] < tc.minSimilarity {
+				t.Errorf("similarity %.1f, want at least %.0f: %v", c.Parts[PartSimilarity], tc.minSimilarity, c.Evidence)
 			}
 			if c.Alert != tc.alert {
 				t.Errorf("alert %v at score %.1f, want %v: %v", c.Alert, c.Score, tc.alert, c.Evidence)

@@ -147,17 +147,12 @@ func (e *Engine) score(ep *endpoint, ev *evidence) (float64, int) {
 
 	// Behaviour first: what the contacts themselves look like.
 	behaviour := 0.0
-	if alike, ok := similarity(&ep.sizes, &ep.replySizes); ok {
+	if alike, byContacts, byAnswers := similarity(&ep.sizes, &ep.replySizes); byContacts {
 		total += ev.add(PartSimilarity, pop*alike, func() string {
-			var words string
-			if ep.sizes.n >= minSizesPerSide {
-				a, b := ep.sizes.top2()
-				words = fmt.Sprintf("two sizes (%d, %d B/packet) make %.0f%% of %d contacts", a, b, 100*ep.sizes.topShare(), ep.sizes.n)
-			}
-			if ep.replySizes.n >= minSizesPerSide {
-				if words != "" {
-					words += ", "
-				}
+			a, b := ep.sizes.top2()
+			words := fmt.Sprintf("two sizes (%d, %d B/packet) make %.0f%% of %d contacts", a, b, 100*ep.sizes.topShare(), ep.sizes.n)
+			if byAnswers {
+				words += ", "
 				a, b := ep.replySizes.top2()
 				words += fmt.Sprintf("%.0f%% of %d answers (%d, %d B/packet)", 100*ep.replySizes.topShare(), ep.replySizes.n, a, b)
 			}
@@ -255,34 +250,34 @@ func (e *Engine) score(ep *endpoint, ev *evidence) (float64, int) {
 	return math.Min(100, math.Round(total*10)/10), int(math.Round(clients))
 }
 
-// minSizes is the fewest message sizes, both ways together, on which similarity is judged;
-// minSizesPerSide the fewest of one way (contacts or answers) that take part.
+// minSizes is the fewest message sizes one way (contacts or answers) on which similarity is
+// judged; minSizesPerSide the fewest of each way when neither has minSizes and both ways are
+// judged together.
 const (
 	minSizes        = 8
 	minSizesPerSide = 4
 )
 
 // similarity is how alike an endpoint's messages are (0..1), from the sizes of its contacts
-// and of its answers: few distinct sizes each way (bots send the same message again and again,
-// as in Disclosure, Bilge et al. 2012; people's requests and the answers to them vary). Two
-// sizes cover at least 2/n of n messages by chance: only the share beyond that counts. Each way
-// with at least minSizesPerSide sizes takes part, weighted by its sizes up to minSizes, and
-// together they need minSizes: under 1:1000 sampling a small botnet's contacts and answers come
-// at a few a quarter of an hour each, so both ways are evidence.
-func similarity(contacts, answers *topSizes) (float64, bool) {
-	var sum, weight float64
-	for _, t := range [2]*topSizes{contacts, answers} {
-		if t.n < minSizesPerSide {
-			continue
-		}
-		w := float64(min(t.n, minSizes))
-		sum += w * clamp01((beyondChance(t.topShare(), t.n)-0.3)/0.6)
-		weight += w
+// and of its answers, and which of the two it judged (none: not enough sizes yet). Bots send the
+// same message again and again (as in Disclosure, Bilge et al. 2012); people's requests and the
+// answers to them vary. Two sizes cover at least 2/n of n messages by chance: only the share
+// beyond that counts. With minSizes contacts, the contacts are judged, and the mean with the
+// answers taken once those have minSizes too. Before, both ways are judged together once each has
+// minSizesPerSide and they have minSizes between them, each weighted by its sizes: under 1:1000
+// sampling a small botnet's contacts and answers come a few an hour each, so both are evidence
+// before the contacts are enough alone.
+func similarity(contacts, answers *topSizes) (alike float64, byContacts, byAnswers bool) {
+	of := func(t *topSizes) float64 { return clamp01((beyondChance(t.topShare(), t.n) - 0.3) / 0.6) }
+	switch c, a := contacts.n, answers.n; {
+	case c >= minSizes && a >= minSizes:
+		return (of(contacts) + of(answers)) / 2, true, true
+	case c >= minSizes:
+		return of(contacts), true, false
+	case c >= minSizesPerSide && a >= minSizesPerSide && c+a >= minSizes:
+		return (float64(c)*of(contacts) + float64(a)*of(answers)) / float64(c+a), true, true
 	}
-	if weight < minSizes {
-		return 0, false
-	}
-	return sum / weight, true
+	return 0, false, false
 }
 
 // beyondChance rescales the share that the two most frequent of n values cover so that what
