@@ -10,11 +10,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"yocho/internal/alert"
 	"yocho/internal/detect/cnc"
 	"yocho/internal/eval"
 	"yocho/internal/simulate"
@@ -158,6 +160,14 @@ networks:
 	}
 	if len(rep.FalsePositives) > 0 {
 		t.Errorf("false positives: %v", rep.FalsePositives)
+		var all []alert.Alert
+		if err := getJSON(ctx, base+"/api/v1/alerts", &all); err == nil {
+			for _, a := range all {
+				if slices.Contains(rep.FalsePositives, a.ID) {
+					t.Logf("false positive %s: %s raised at flow time %s, %+v", a.ID, a.Key, a.DetectedFlowAt.Format(time.RFC3339), a.Crossed)
+				}
+			}
+		}
 	}
 }
 
