@@ -471,3 +471,43 @@ func TestSparseBotnetAlerts(t *testing.T) {
 		})
 	}
 }
+
+// TestSimilarityCommonSizes checks that alike sizes count as far as chance cannot explain them:
+// seven of eight contacts in two sizes that many other endpoints' contacts have (a common request)
+// come by chance among many endpoints; eight in a size of their own do not.
+func TestSimilarityCommonSizes(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		sizes    [8]uint64
+		min, max float64 // similarity points
+	}{
+		{"7 of 8 in two common sizes", [8]uint64{81, 100, 81, 100, 81, 100, 81, 93}, 0, 0},
+		{"8 of 8 in one common size", [8]uint64{81, 81, 81, 81, 81, 81, 81, 81}, 10, 24},
+		{"8 of 8 in a size of its own", [8]uint64{60, 60, 60, 60, 60, 60, 60, 60}, 25, 25},
+		{"7 of 8 in two sizes of its own", [8]uint64{60, 150, 60, 150, 60, 150, 60, 93}, 20, 25},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEngine(t, nil, Deps{})
+			srv := ext(5)
+			b := flow.NewBatch(4096)
+			add := func(r flow.Record) {
+				r.EndMs, r.ReceivedMs, r.Proto, r.Packets, r.SamplingRate = r.StartMs, r.StartMs, 6, 1, 1000
+				b.Append(&r)
+			}
+			// Background: 2000 subscribers' requests to 500 web servers, 80 to 100 B.
+			for i := range 2000 {
+				add(flow.Record{StartMs: t0 + int64(i)*900, SrcAddr: sub(1000 + i), DstAddr: ext(1000 + i%500),
+					SrcPort: 40000, DstPort: 443, TCPFlags: 0x18, Bytes: uint64(80 + i%21)})
+			}
+			for i, size := range tc.sizes {
+				add(flow.Record{StartMs: t0 + int64(i)*5*60000, SrcAddr: sub(i), DstAddr: srv, SrcPort: uint16(41000 + i),
+					DstPort: 443, TCPFlags: 0x18, Bytes: size})
+			}
+			e.Consume(b)
+			c := find(t, e, srv, 443)
+			if got := c.Parts[PartSimilarity]; got < tc.min || got > tc.max {
+				t.Errorf("similarity %.1f, want %.0f..%.0f: %v", got, tc.min, tc.max, c.Evidence)
+			}
+		})
+	}
+}
