@@ -273,7 +273,11 @@ const (
 // (alikeBits against cfreq and afreq, all endpoints' contact and answer sizes).
 func similarity(contacts, answers *topSizes, cfreq, afreq *sizeFreq) (alike float64, byContacts, byAnswers bool) {
 	of := func(t *topSizes, f *sizeFreq) float64 {
-		return clamp01((beyondChance(t.topShare(), t.n)-0.3)/0.6) * clamp01((alikeBits(t, f)-minAlikeBits)/(fullAlikeBits-minAlikeBits))
+		s := clamp01((beyondChance(t.topShare(), t.n) - 0.3) / 0.6)
+		if s == 0 {
+			return 0 // varied sizes: no need to ask how likely they are
+		}
+		return s * clamp01((alikeBits(t, f)-minAlikeBits)/(fullAlikeBits-minAlikeBits))
 	}
 	switch c, a := contacts.n, answers.n; {
 	case c >= minSizes && a >= minSizes:
