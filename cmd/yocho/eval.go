@@ -24,11 +24,12 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 	token := fs.String("token", os.Getenv(config.TokenEnv), "API bearer `token` (default $"+config.TokenEnv+")")
 	format := fs.String("format", "table", "output `format`: table or json")
 	slack := fs.Duration("slack", 2*time.Minute, "widen each truth's time span by this on both sides when matching")
+	clock := fs.String("clock", eval.ClockWall, "measure latency on the `clock` wall (from the first export sent to the alert raised) or flow (from the truth's start to the flow time the alert was raised at; for detectors on flow time, whatever the speed)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *truthPath == "" || (*format != "table" && *format != "json") {
-		fmt.Fprintln(stderr, "yocho eval: -truth is required and -format is table or json")
+	if *truthPath == "" || (*format != "table" && *format != "json") || (*clock != eval.ClockWall && *clock != eval.ClockFlow) {
+		fmt.Fprintln(stderr, "yocho eval: -truth is required, -format is table or json, -clock is wall or flow")
 		fs.Usage()
 		return 2
 	}
@@ -62,7 +63,7 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	rep := eval.Score(truths, alerts, eval.Options{Slack: *slack})
+	rep := eval.Score(truths, alerts, eval.Options{Slack: *slack, Clock: *clock})
 	if *format == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

@@ -187,37 +187,30 @@ func newCnCEngine(cfg config.Config, alerter cnc.Alerter, reg prometheus.Registe
 }
 
 // replayStored feeds the raw flows stored over rng to c, oldest first. The store answers flow
-// searches newest first, at most query.MaxFlows at a time: pages are read backwards from the end
-// of the range and replayed in reverse.
+// searches newest first, at most query.MaxFlows at a time, and each search reads every file of
+// its range: so the range is walked forward in windows, each read whole and replayed in reverse,
+// which reads each file about once and holds one window in memory. A window that comes back full
+// is halved and read again; one that comes back under a quarter full doubles the next.
 func replayStored(ctx context.Context, rd *store.Reader, rng query.Range, c flow.Consumer) error {
-	var pages [][]query.FlowRow
-	to := rng.To
-	for {
-		res, err := rd.Flows(ctx, query.FlowsRequest{Range: query.Range{From: rng.From, To: to}, Limit: query.MaxFlows})
+	b := flow.NewBatch(flow.DefaultBatchSize)
+	from, w := rng.From, time.Hour
+	for from.Before(rng.To) {
+		to := rng.To
+		if rng.To.Sub(from) > w {
+			to = from.Add(w)
+		}
+		res, err := rd.Flows(ctx, query.FlowsRequest{Range: query.Range{From: from, To: to}, Limit: query.MaxFlows})
 		if err != nil {
 			return err
 		}
 		rows := res.Flows
-		if len(rows) < query.MaxFlows {
-			pages = append(pages, rows)
-			break
+		if len(rows) >= query.MaxFlows {
+			if to.Sub(from) <= time.Millisecond {
+				return fmt.Errorf("more than %d flows start at %s: cannot page through them", query.MaxFlows, from)
+			}
+			w = max(to.Sub(from)/2, time.Millisecond)
+			continue
 		}
-		// The page is full: keep what is older than its last millisecond, read that millisecond
-		// again with the next page so that none of its flows is lost.
-		last := rows[len(rows)-1].Start
-		cut := len(rows)
-		for cut > 0 && rows[cut-1].Start.Equal(last) {
-			cut--
-		}
-		if cut == 0 {
-			return fmt.Errorf("more than %d flows start at %s: cannot page through them", query.MaxFlows, last)
-		}
-		pages = append(pages, rows[:cut])
-		to = last.Add(time.Millisecond)
-	}
-	b := flow.NewBatch(flow.DefaultBatchSize)
-	for p := len(pages) - 1; p >= 0; p-- {
-		rows := pages[p]
 		for i := len(rows) - 1; i >= 0; i-- {
 			r := rowRecord(&rows[i])
 			b.Append(&r)
@@ -225,6 +218,10 @@ func replayStored(ctx context.Context, rd *store.Reader, rng query.Range, c flow
 				c.Consume(b)
 				b.Reset()
 			}
+		}
+		from = to
+		if len(rows) < query.MaxFlows/4 && w < 100*365*24*time.Hour {
+			w *= 2
 		}
 	}
 	if b.Len() > 0 {

@@ -94,6 +94,11 @@ type Alert struct {
 	EndedAt         *time.Time `json:"ended_at"`
 	// Mitigation is the mitigation engine's record of what it did for this alert (null: nothing).
 	Mitigation json.RawMessage `json:"mitigation"`
+
+	// DetectedFlowAt is the flow time at which the alert was raised (the FlowTime of its first
+	// report), for detectors that judge on flow time; zero when the detector gave none. An
+	// evaluation of sped-up or replayed traffic measures latency on it (yocho eval -clock flow).
+	DetectedFlowAt time.Time `json:"detected_flow_at,omitzero"`
 }
 
 // Reason is one part of the threat level.
@@ -177,6 +182,9 @@ type Report struct {
 	Series               []Point
 	// Threat is the input of the threat level, besides duration and criticality.
 	Threat ThreatInput
+
+	// FlowTime is the detector's flow clock when it made the report (zero: none).
+	FlowTime time.Time
 }
 
 // EventType says what happened to an alert.

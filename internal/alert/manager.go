@@ -227,7 +227,7 @@ func (m *Manager) Raise(r Report) string {
 		typ = EventStarted
 		a = &Alert{
 			ID:   fmt.Sprintf("%s-%08x", now.Format("20060102T150405Z"), rand.Uint32()),
-			Kind: r.Kind, Key: r.Key, State: Ongoing, StartedAt: now,
+			Kind: r.Kind, Key: r.Key, State: Ongoing, StartedAt: now, DetectedFlowAt: r.FlowTime.UTC(),
 		}
 		m.alerts[a.ID] = a
 		m.ongoing[r.Key] = a.ID

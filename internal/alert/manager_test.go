@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -163,5 +164,26 @@ func TestAlertJSONContract(t *testing.T) {
 	}
 	if _, ok := raw["prefix"]; ok {
 		t.Errorf("prefix present for a host attack: %v", raw["prefix"])
+	}
+}
+
+// TestDetectedFlowAt: an alert keeps the flow time of its first report, for evaluations on the
+// flow clock; a report without one leaves the field out of the JSON.
+func TestDetectedFlowAt(t *testing.T) {
+	m := New(Config{}, nil, nil)
+	first := time.Date(2026, 12, 7, 10, 40, 0, 0, time.UTC)
+	r := report("c", 1e9)
+	r.FlowTime = first
+	id := m.Raise(r)
+	r.FlowTime = first.Add(time.Minute)
+	m.Raise(r)
+	a, _ := m.Get(id)
+	if !a.DetectedFlowAt.Equal(first) {
+		t.Errorf("detected_flow_at %s, want the first report's %s", a.DetectedFlowAt, first)
+	}
+	b, _ := m.Get(m.Raise(report("d", 1e9)))
+	data, _ := json.Marshal(b)
+	if strings.Contains(string(data), "detected_flow_at") {
+		t.Errorf("detected_flow_at present without a flow time: %s", data)
 	}
 }

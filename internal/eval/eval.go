@@ -44,6 +44,9 @@ type Alert struct {
 	// created_at when the alert has one, else started_at.
 	DetectedAt time.Time
 	EndedAt    time.Time // zero while ongoing
+	// DetectedFlowAt is the flow time at which the alert was raised (detected_flow_at), zero
+	// when the alert does not say.
+	DetectedFlowAt time.Time
 }
 
 // rawAlert is the alert JSON, lenient about the shapes of server and id.
@@ -64,6 +67,7 @@ type rawAlert struct {
 	RaisedAt   *time.Time      `json:"raised_at"`
 	CreatedAt  *time.Time      `json:"created_at"`
 	EndedAt    *time.Time      `json:"ended_at"`
+	FlowAt     *time.Time      `json:"detected_flow_at"`
 }
 
 // ParseAlerts reads alerts from JSON: a list, or an object holding the list under "alerts",
@@ -166,6 +170,9 @@ func (r *rawAlert) alert() (Alert, error) {
 	if r.EndedAt != nil {
 		a.EndedAt = r.EndedAt.UTC()
 	}
+	if r.FlowAt != nil {
+		a.DetectedFlowAt = r.FlowAt.UTC()
+	}
 	return a, nil
 }
 
@@ -202,7 +209,20 @@ type Options struct {
 	// Slack widens each truth's span on both sides before overlap is checked (exporters'
 	// timeouts, detectors' minimum durations and quiet periods). Default 2 minutes.
 	Slack time.Duration
+	// Clock is what detection latency is measured on: ClockWall (the default), from the first
+	// export reaching the collector to the alert being raised, in wall seconds; or ClockFlow,
+	// from the truth's start to the flow time at which the alert was raised (detected_flow_at),
+	// in simulated seconds, for detectors that judge on flow time. ClockFlow does not depend on
+	// how fast the simulator kept up with its --speed; alerts without a flow time are left out
+	// of its latencies.
+	Clock string
 }
+
+// Clocks that latency is measured on.
+const (
+	ClockWall = "wall"
+	ClockFlow = "flow"
+)
 
 // Row is the score of one kind and vector (Vector "*" is the kind's total). For DDoS, false
 // positives are counted under the vector the alert gave.
@@ -218,7 +238,8 @@ type Row struct {
 	Precision float64 `json:"precision"` // matched alerts / all alerts; 1 with no alert
 	Recall    float64 `json:"recall"`    // TP / truths; 1 with no truth
 	// Latency is from the first export of the attack reaching the collector (the truth's
-	// first_sent_at, else its start) to the first matching alert being raised, in seconds.
+	// first_sent_at, else its start) to the first matching alert being raised, in seconds; with
+	// Options.Clock ClockFlow, from the truth's start to the earliest detected_flow_at.
 	LatencyP50 *float64 `json:"latency_p50_s"`
 	LatencyP95 *float64 `json:"latency_p95_s"`
 	// EndLag is how long after the true end the last matching alert ended, in seconds
@@ -269,7 +290,7 @@ func Score(truths []simulate.Truth, alerts []Alert, opt Options) Report {
 	rep.AlertsTotal = len(alerts)
 	for _, t := range truths {
 		var ids []string
-		var first, lastEnd time.Time
+		var first, firstFlow, lastEnd time.Time
 		ongoing, vecOK := false, false
 		for i, a := range alerts {
 			if !matches(&t, &a, opt.Slack) {
@@ -282,6 +303,9 @@ func Score(truths []simulate.Truth, alerts []Alert, opt Options) Report {
 			ids = append(ids, a.ID)
 			if first.IsZero() || a.DetectedAt.Before(first) {
 				first = a.DetectedAt
+			}
+			if f := a.DetectedFlowAt; !f.IsZero() && (firstFlow.IsZero() || f.Before(firstFlow)) {
+				firstFlow = f
 			}
 			if a.EndedAt.IsZero() {
 				ongoing = true
@@ -313,14 +337,19 @@ func Score(truths []simulate.Truth, alerts []Alert, opt Options) Report {
 			}
 		}
 		if m.Detected {
-			ref := t.Start
+			ref, at := t.Start, first
 			if t.FirstSentAt != nil {
 				ref = *t.FirstSentAt
 			}
-			lat := first.Sub(ref).Seconds()
-			m.Latency = &lat
-			row(t.Kind, t.Vector).latencies = append(row(t.Kind, t.Vector).latencies, lat)
-			row(t.Kind, "*").latencies = append(row(t.Kind, "*").latencies, lat)
+			if opt.Clock == ClockFlow {
+				ref, at = t.Start, firstFlow
+			}
+			if !at.IsZero() {
+				lat := at.Sub(ref).Seconds()
+				m.Latency = &lat
+				row(t.Kind, t.Vector).latencies = append(row(t.Kind, t.Vector).latencies, lat)
+				row(t.Kind, "*").latencies = append(row(t.Kind, "*").latencies, lat)
+			}
 			if !ongoing && !lastEnd.IsZero() {
 				lag := lastEnd.Sub(t.End).Seconds()
 				m.EndLag = &lag

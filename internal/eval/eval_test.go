@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -177,6 +178,46 @@ func TestParseAlertsCnCServerFromKey(t *testing.T) {
 		}
 		if len(got) != 1 || len(got[0].Servers) != 1 || got[0].Servers[0].String() != tc.want {
 			t.Errorf("key %s: servers %v, want [%s]", tc.key, got[0].Servers, tc.want)
+		}
+	}
+}
+
+// TestFlowClockLatency: played at --speed 20, a botnet alerted 3 wall minutes after its first
+// export; the simulator had fallen behind, so that was 40 simulated minutes, not 60. The flow
+// clock measures the 40 from the alert's detected_flow_at; an alert without one is detected but
+// has no flow latency.
+func TestFlowClockLatency(t *testing.T) {
+	sent := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	truths := []simulate.Truth{
+		{ID: "mirai-50", Kind: "cnc", Servers: []simulate.Endpoint{{Address: netip.MustParseAddr("198.18.50.5"), Port: 23, Proto: "tcp"}},
+			Start: time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC), End: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC), FirstSentAt: &sent},
+		{ID: "http-20", Kind: "cnc", Servers: []simulate.Endpoint{{Address: netip.MustParseAddr("198.18.60.6"), Port: 8080, Proto: "tcp"}},
+			Start: time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC), End: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC), FirstSentAt: &sent},
+	}
+	alerts, err := ParseAlerts([]byte(`[
+		{"id":"a","kind":"cnc","key":"cnc:198.18.50.5:23/tcp","started_at":"2026-12-07T09:03:00Z","attack_started_at":"2026-12-07T10:01:00Z","detected_flow_at":"2026-12-07T10:40:00Z"},
+		{"id":"b","kind":"cnc","key":"cnc:198.18.60.6:8080/tcp","started_at":"2026-12-07T09:04:00Z","attack_started_at":"2026-12-07T10:02:00Z"}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		clock      string
+		mirai, web float64 // latencies, -1: none
+	}{
+		{ClockWall, 180, 240},
+		{"", 180, 240},
+		{ClockFlow, 2400, -1},
+	} {
+		rep := Score(truths, alerts, Options{Clock: tc.clock})
+		got := map[string]float64{}
+		for _, m := range rep.Matches {
+			if !m.Detected {
+				t.Errorf("clock %q: %s not detected", tc.clock, m.Truth)
+			}
+			got[m.Truth] = f(m.Latency)
+		}
+		if got["mirai-50"] != tc.mirai || got["http-20"] != tc.web {
+			t.Errorf("clock %q: latencies %v, want mirai-50 %v, http-20 %v", tc.clock, got, tc.mirai, tc.web)
 		}
 	}
 }

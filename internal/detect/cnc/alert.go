@@ -17,7 +17,8 @@ type Raiser interface {
 // AlertReporter turns candidates into alerts of kind cnc: one alert per endpoint (its key is
 // "cnc:" and the endpoint), the infected subscribers as its victims, and each non-zero part of
 // the score as a crossing (kind: the part, metric "points", value: its points, threshold: the
-// most it can give), after a first crossing that is the score against the alert score.
+// most it can give), after a first crossing that is the score against the alert score. Its flow
+// time is the candidate's last contact: the engine scores on flow time.
 type AlertReporter struct {
 	Alerts     Raiser
 	Subs       Subscribers
@@ -34,6 +35,7 @@ func (r *AlertReporter) CnC(c Candidate) {
 		Vector:          "cnc",
 		DistinctSources: uint64(c.Clients),
 		AttackStartedAt: c.FirstSeen,
+		FlowTime:        c.LastSeen, // the contact whose scoring raised it
 		DestPorts:       []alert.Top{{Value: netip.AddrPortFrom(c.Address, c.Port).String() + "/" + c.Proto, Share: 1}},
 		Crossed:         []alert.Crossing{{Kind: "cnc", Metric: "score", Value: c.Score, Threshold: r.AlertScore}},
 		Threat:          alert.ThreatInput{Hosts: c.Clients, Given: ThreatReasons(c)},

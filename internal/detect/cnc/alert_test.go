@@ -48,6 +48,9 @@ func TestCnCAlertThreatReasons(t *testing.T) {
 			}
 		}
 		levels[a.Key] = a.ThreatLevel
+		if a.Key == "cnc:"+big.Endpoint() && !a.DetectedFlowAt.Equal(big.LastSeen) {
+			t.Errorf("detected_flow_at %s, want the flow time of the contact that raised it, %s", a.DetectedFlowAt, big.LastSeen)
+		}
 		if a.Key == "cnc:"+big.Endpoint() {
 			ind, ok := factors["indicator"]
 			if !ok || !strings.Contains(ind.Detail, "local") || !strings.Contains(ind.Detail, "90") {

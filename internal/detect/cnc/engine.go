@@ -66,9 +66,10 @@ type Engine struct {
 	work        []work // per-record scratch of one Consume call
 	sink        uint64 // keeps the loads of Consume's warm-up passes
 	rng         uint64
-	activeEst   float64 // e.active's estimate as of the last tick
-	firstMs     int64   // first flow time seen
-	now         int64   // latest flow time seen
+	activeEst   float64        // e.active's estimate as of the last tick
+	msgSizes    [3][2]sizeFreq // message sizes of all endpoints by protocol class, contacts and answers
+	firstMs     int64          // first flow time seen
+	now         int64          // latest flow time seen
 	lastTick    int64
 	scratch     []float64
 	stats       counters
@@ -365,6 +366,7 @@ func (e *Engine) apply(b *flow.Batch, x *work) {
 	if p := b.Packets[x.i]; p > 0 {
 		if sz := b.Bytes[x.i] / p; tellsMessage(sz, x.k.proto, b.TCPFlags[x.i]) {
 			ep.replySizes.add(uint16(min(sz, 0xffff)))
+			e.msgSizes[protoClass(x.k.proto)][1].add(uint16(min(sz, 0xffff)))
 		}
 	}
 	if x.end > ep.last {
@@ -432,6 +434,7 @@ func (e *Engine) contact(b *flow.Batch, x *work, slot int32) {
 	if pkts > 0 {
 		if sz := bytes / pkts; tellsMessage(sz, x.k.proto, b.TCPFlags[i]) {
 			ep.sizes.add(uint16(min(sz, 0xffff)))
+			e.msgSizes[protoClass(x.k.proto)][0].add(uint16(min(sz, 0xffff)))
 		}
 	}
 	if rate > 1 {

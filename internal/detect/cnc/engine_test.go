@@ -406,3 +406,108 @@ func TestBulkAndACKSizesAreNotAlike(t *testing.T) {
 		t.Errorf("alert at score %.1f with no behaviour of a bot: %v", c.Score, c.Parts)
 	}
 }
+
+// TestSparseBotnetAlerts: at 1:1000 sampling a botnet of 50 bots beaconing every minute gives a
+// sampled contact every five minutes and an answer every seven. Half an hour in, five contacts
+// from five bots and four answers, all of one size each way, must alert: under a rule that
+// judged similarity on contacts alone once eight had come, such a botnet alerted between 20
+// and 65 minutes in (scenarios/botnet.yaml, mirai-50), depending on the draw. With sizes that
+// vary, or too few of them, the same population must not. Once eight contacts are alike, a few
+// answers that vary (other traffic to the same port) must not hold the alert back.
+func TestSparseBotnetAlerts(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		contacts, answers  int
+		variedC, variedA   bool
+		wantSimilar, alert bool
+		minSimilarity      float64 // points
+	}{
+		{"5 contacts and 4 answers, alike", 5, 4, false, false, true, true, 24},
+		{"8 contacts, alike", 8, 0, false, false, true, true, 24},
+		{"5 contacts and 4 answers, varied", 5, 4, true, true, false, false, 0},
+		{"7 contacts and 3 answers, alike", 7, 3, false, false, false, false, 0},
+		{"8 contacts alike, 5 answers varied", 8, 5, false, true, true, true, 24},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEngine(t, nil, Deps{})
+			srv := ext(5)
+			b := flow.NewBatch(4096)
+			add := func(r flow.Record) {
+				r.EndMs, r.ReceivedMs, r.Proto, r.Packets, r.SamplingRate = r.StartMs, r.StartMs, 6, 1, 1000
+				b.Append(&r)
+			}
+			// Background: 2000 subscribers using 500 web servers, so that 5 clients are rare.
+			for i := range 2000 {
+				add(flow.Record{StartMs: t0 + int64(i)*900, SrcAddr: sub(1000 + i), DstAddr: ext(1000 + i%500),
+					SrcPort: 40000, DstPort: 443, TCPFlags: 0x18, Bytes: uint64(300 + i%700)})
+			}
+			for i := range tc.contacts {
+				size := uint64(60)
+				if tc.variedC {
+					size = uint64(70 + 97*i)
+				}
+				add(flow.Record{StartMs: t0 + int64(i)*5*60000, SrcAddr: sub(i), DstAddr: srv, SrcPort: uint16(41000 + i),
+					DstPort: 23, TCPFlags: 0x18, Bytes: size})
+			}
+			for i := range tc.answers {
+				size := uint64(120)
+				if tc.variedA {
+					size = uint64(130 + 89*i)
+				}
+				add(flow.Record{StartMs: t0 + int64(i)*7*60000 + 1000, SrcAddr: srv, DstAddr: sub(20 + i), SrcPort: 23,
+					DstPort: uint16(42000 + i), TCPFlags: 0x18, Bytes: size})
+			}
+			e.Consume(b)
+			c := find(t, e, srv, 23)
+			if got := c.Parts[PartSimilarity] > 0; got != tc.wantSimilar {
+				t.Errorf("similarity %.1f, want it counted: %v (%v)", c.Parts[PartSimilarity], tc.wantSimilar, c.Evidence)
+			}
+			if c.Parts[PartSimilarity] < tc.minSimilarity {
+				t.Errorf("similarity %.1f, want at least %.0f: %v", c.Parts[PartSimilarity], tc.minSimilarity, c.Evidence)
+			}
+			if c.Alert != tc.alert {
+				t.Errorf("alert %v at score %.1f, want %v: %v", c.Alert, c.Score, tc.alert, c.Evidence)
+			}
+		})
+	}
+}
+
+// TestSimilarityCommonSizes checks that alike sizes count as far as chance cannot explain them:
+// seven of eight contacts in two sizes that many other endpoints' contacts have (a common request)
+// come by chance among many endpoints; eight in a size of their own do not.
+func TestSimilarityCommonSizes(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		sizes    [8]uint64
+		min, max float64 // similarity points
+	}{
+		{"7 of 8 in two common sizes", [8]uint64{81, 100, 81, 100, 81, 100, 81, 93}, 0, 0},
+		{"8 of 8 in one common size", [8]uint64{81, 81, 81, 81, 81, 81, 81, 81}, 10, 24},
+		{"8 of 8 in a size of its own", [8]uint64{60, 60, 60, 60, 60, 60, 60, 60}, 25, 25},
+		{"7 of 8 in two sizes of its own", [8]uint64{60, 150, 60, 150, 60, 150, 60, 93}, 20, 25},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEngine(t, nil, Deps{})
+			srv := ext(5)
+			b := flow.NewBatch(4096)
+			add := func(r flow.Record) {
+				r.EndMs, r.ReceivedMs, r.Proto, r.Packets, r.SamplingRate = r.StartMs, r.StartMs, 6, 1, 1000
+				b.Append(&r)
+			}
+			// Background: 2000 subscribers' requests to 500 web servers, 80 to 100 B.
+			for i := range 2000 {
+				add(flow.Record{StartMs: t0 + int64(i)*900, SrcAddr: sub(1000 + i), DstAddr: ext(1000 + i%500),
+					SrcPort: 40000, DstPort: 443, TCPFlags: 0x18, Bytes: uint64(80 + i%21)})
+			}
+			for i, size := range tc.sizes {
+				add(flow.Record{StartMs: t0 + int64(i)*5*60000, SrcAddr: sub(i), DstAddr: srv, SrcPort: uint16(41000 + i),
+					DstPort: 443, TCPFlags: 0x18, Bytes: size})
+			}
+			e.Consume(b)
+			c := find(t, e, srv, 443)
+			if got := c.Parts[PartSimilarity]; got < tc.min || got > tc.max {
+				t.Errorf("similarity %.1f, want %.0f..%.0f: %v", got, tc.min, tc.max, c.Evidence)
+			}
+		})
+	}
+}

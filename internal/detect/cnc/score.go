@@ -147,23 +147,17 @@ func (e *Engine) score(ep *endpoint, ev *evidence) (float64, int) {
 
 	// Behaviour first: what the contacts themselves look like.
 	behaviour := 0.0
-	if ep.sizes.n >= 8 {
-		// Few distinct sizes: bots send the same message again and again (as in Disclosure,
-		// Bilge et al. 2012); people's requests and the answers to them vary. Two sizes cover
-		// at least 2/n of n contacts by chance: only the share beyond that counts.
-		share := ep.sizes.topShare()
-		alike := clamp01((beyondChance(share, ep.sizes.n) - 0.3) / 0.6)
-		rs := -1.0
-		if ep.replySizes.n >= 8 {
-			rs = ep.replySizes.topShare()
-			alike = (alike + clamp01((beyondChance(rs, ep.replySizes.n)-0.3)/0.6)) / 2
-		}
+	freq := &e.msgSizes[protoClass(ep.key.proto)]
+	if alike, byContacts, byAnswers := similarity(&ep.sizes, &ep.replySizes, &freq[0], &freq[1]); byContacts {
 		total += ev.add(PartSimilarity, pop*alike, func() string {
 			a, b := ep.sizes.top2()
-			words := fmt.Sprintf("two sizes (%d, %d B/packet) make %.0f%% of %d contacts", a, b, 100*share, ep.sizes.n)
-			if rs >= 0 {
-				a, b = ep.replySizes.top2()
-				words += fmt.Sprintf(", %.0f%% of %d answers (%d, %d B/packet)", 100*rs, ep.replySizes.n, a, b)
+			words := fmt.Sprintf("two sizes (%d, %d B/packet) make %.0f%% of %d contacts (chance 2^-%.0f)", a, b,
+				100*ep.sizes.topShare(), ep.sizes.n, alikeBits(&ep.sizes, &freq[0]))
+			if byAnswers {
+				words += ", "
+				a, b := ep.replySizes.top2()
+				words += fmt.Sprintf("%.0f%% of %d answers (%d, %d B/packet, chance 2^-%.0f)", 100*ep.replySizes.topShare(),
+					ep.replySizes.n, a, b, alikeBits(&ep.replySizes, &freq[1]))
 			}
 			return words
 		})
@@ -257,6 +251,78 @@ func (e *Engine) score(ep *endpoint, ev *evidence) (float64, int) {
 	role := portRole(ep.key.port, ep.key.proto)
 	total += ev.add(PartPortRole, roleWeight[role], func() string { return fmt.Sprintf("port %d/%s: %s", ep.key.port, ProtoName(ep.key.proto), role) })
 	return math.Min(100, math.Round(total*10)/10), int(math.Round(clients))
+}
+
+// minSizes is the fewest message sizes one way (contacts or answers) on which similarity is
+// judged; minSizesPerSide the fewest of each way when neither has minSizes and both ways are
+// judged together.
+const (
+	minSizes        = 8
+	minSizesPerSide = 4
+)
+
+// similarity is how alike an endpoint's messages are (0..1), from the sizes of its contacts
+// and of its answers, and which of the two it judged (none: not enough sizes yet). Bots send the
+// same message again and again (as in Disclosure, Bilge et al. 2012); people's requests and the
+// answers to them vary. Two sizes cover at least 2/n of n messages by chance: only the share
+// beyond that counts. With minSizes contacts, the contacts are judged, and the mean with the
+// answers taken once those have minSizes too. Before, both ways are judged together once each has
+// minSizesPerSide and they have minSizes between them, each weighted by its sizes: under 1:1000
+// sampling a small botnet's contacts and answers come a few an hour each, so both are evidence
+// before the contacts are enough alone. Each way counts as far as chance cannot explain it
+// (alikeBits against cfreq and afreq, all endpoints' contact and answer sizes).
+func similarity(contacts, answers *topSizes, cfreq, afreq *sizeFreq) (alike float64, byContacts, byAnswers bool) {
+	of := func(t *topSizes, f *sizeFreq) float64 {
+		s := clamp01((beyondChance(t.topShare(), t.n) - 0.3) / 0.6)
+		if s == 0 {
+			return 0 // varied sizes: no need to ask how likely they are
+		}
+		return s * clamp01((alikeBits(t, f)-minAlikeBits)/(fullAlikeBits-minAlikeBits))
+	}
+	switch c, a := contacts.n, answers.n; {
+	case c >= minSizes && a >= minSizes:
+		return (of(contacts, cfreq) + of(answers, afreq)) / 2, true, true
+	case c >= minSizes:
+		return of(contacts, cfreq), true, false
+	case c >= minSizesPerSide && a >= minSizesPerSide && c+a >= minSizes:
+		return (float64(c)*of(contacts, cfreq) + float64(a)*of(answers, afreq)) / float64(c+a), true, true
+	}
+	return 0, false, false
+}
+
+// minAlikeBits and fullAlikeBits bound how unlikely by chance (alikeBits) an endpoint's alike
+// messages must be to count at all, and to count fully.
+// Chance does better than one in 2^24 often: a million endpoints, each judged again with every
+// message and on whichever two of its sizes lead, give some such draws a day. Beyond 2^-40 it
+// does not.
+const (
+	minAlikeBits  = 24
+	fullAlikeBits = 40
+)
+
+// alikeBits is how unlikely (bits) it is that the two most frequent sizes of t cover as many of
+// its messages as they do if its messages were drawn from the other endpoints' (f, less t's
+// own): sizes that many endpoints' messages have (a common request, a bare SYN) prove less than
+// sizes of their own. Seven of eight messages in two sizes that 4 % of all have is 2^-29: it comes
+// by chance among a million endpoints; eight in one size that 0.5 % have is 2^-61.
+func alikeBits(t *topSizes, f *sizeFreq) float64 {
+	a, b := t.top2()
+	if b == 0 {
+		b = a
+	}
+	k := uint32(math.Round(t.topShare() * float64(t.n)))
+	return chanceBits(k, t.n, f.shareBesides(a, b, uint64(k), uint64(t.n)))
+}
+
+// protoClass indexes Engine.msgSizes: TCP, UDP, anything else.
+func protoClass(proto uint8) int {
+	switch proto {
+	case 6:
+		return 0
+	case 17:
+		return 1
+	}
+	return 2
 }
 
 // beyondChance rescales the share that the two most frequent of n values cover so that what

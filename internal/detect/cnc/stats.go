@@ -165,3 +165,61 @@ func (t *topSizes) topShare() float64 {
 	slices.Sort(c)
 	return float64(uint32(c[1])+uint32(c[2])) / float64(t.n)
 }
+
+// sizeFreq counts how often each message size (bytes per packet, below bulkSize) comes across
+// all endpoints of one protocol, one way: what chance alone makes an endpoint's messages look
+// like. Counts are halved once they pass 1<<30, so that it follows the traffic.
+type sizeFreq struct {
+	cnt   [bulkSize]uint32
+	total uint64
+}
+
+func (f *sizeFreq) add(v uint16) {
+	if int(v) >= len(f.cnt) {
+		return
+	}
+	f.cnt[v]++
+	f.total++
+	if f.total >= 1<<30 {
+		f.total = 0
+		for i := range f.cnt {
+			f.cnt[i] /= 2
+			f.total += uint64(f.cnt[i])
+		}
+	}
+}
+
+// shareBesides is the share of messages that have one of the sizes a and b (b may equal a)
+// among all but one endpoint's n, k of which have them.
+func (f *sizeFreq) shareBesides(a, b uint16, k, n uint64) float64 {
+	c := uint64(0)
+	if int(a) < len(f.cnt) {
+		c += uint64(f.cnt[a])
+	}
+	if b != a && int(b) < len(f.cnt) {
+		c += uint64(f.cnt[b])
+	}
+	if f.total <= n {
+		return 0
+	}
+	return float64(c-min(c, k)) / float64(f.total-n)
+}
+
+// chanceBits is how unlikely (in bits: -log2 of a Chernoff bound on the binomial tail) it is
+// that k or more of n messages drawn from a population in which a share p have the given sizes
+// have them: n·KL(k/n ‖ p). It is 0 when k/n is no more than p.
+func chanceBits(k, n uint32, p float64) float64 {
+	if n == 0 {
+		return 0
+	}
+	q := float64(k) / float64(n)
+	if q <= p {
+		return 0
+	}
+	p = math.Max(p, 1e-6) // a size never seen elsewhere is still not impossible
+	kl := q * math.Log(q/p)
+	if q < 1 {
+		kl += (1 - q) * math.Log((1-q)/(1-p))
+	}
+	return float64(n) * kl / math.Ln2
+}

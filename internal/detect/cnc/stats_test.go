@@ -61,3 +61,43 @@ func TestTopSizes(t *testing.T) {
 		}
 	}
 }
+
+func TestChanceBits(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		k, n     uint32
+		p        float64
+		min, max float64
+	}{
+		{"7 of 8 in two sizes 4 % of all have", 7, 8, 0.04, 27, 31},
+		{"8 of 8 in a size 4 % of all have", 8, 8, 0.04, 36, 38},
+		{"8 of 8 in a size 0.5 % of all have", 8, 8, 0.005, 60, 62},
+		{"5 of 5 in a size no other has", 5, 5, 0, 99, 100},
+		{"no more than chance", 2, 8, 0.25, 0, 0},
+		{"none", 0, 0, 0.1, 0, 0},
+	} {
+		if got := chanceBits(tc.k, tc.n, tc.p); got < tc.min || got > tc.max {
+			t.Errorf("%s: %.1f bits, want %.0f..%.0f", tc.name, got, tc.min, tc.max)
+		}
+	}
+}
+
+func TestSizeFreqShareBesides(t *testing.T) {
+	var f sizeFreq
+	for i := range 1000 {
+		f.add(uint16(60 + i%10)) // 100 each of 60..69
+	}
+	for range 8 {
+		f.add(150) // one endpoint's own
+	}
+	if got := f.shareBesides(60, 61, 0, 0); math.Abs(got-200.0/1008) > 1e-9 {
+		t.Errorf("share of 60, 61: %v", got)
+	}
+	if got := f.shareBesides(150, 150, 8, 8); got != 0 {
+		t.Errorf("share of 150 besides the endpoint's own: %v, want 0", got)
+	}
+	f.add(bulkSize) // not a message size: ignored
+	if f.total != 1008 {
+		t.Errorf("total %d, want 1008", f.total)
+	}
+}
