@@ -65,15 +65,30 @@ type ending struct {
 }
 
 // Evaluate checks every detailed host and prefix against its thresholds: it starts, updates and
-// ends alerts. Start runs it every second; tests call it directly.
-func (d *Detector) Evaluate() {
+// ends alerts. Start runs it every EvaluateEvery; tests call it directly.
+func (d *Detector) Evaluate() { d.evaluate(false) }
+
+// tick is the ticker's: every EvaluateEvery a full evaluation; in between, when a batch brought
+// flows to a hot host or prefix (near a threshold), an evaluation of the hot ones only, which may
+// start their alerts (it updates and ends none: the next full one does).
+func (d *Detector) tick() {
+	if now := d.now(); now.Sub(d.lastFull) >= d.cfg.EvaluateEvery*9/10 {
+		d.lastFull = now
+		d.evaluate(false)
+		return
+	}
+	d.evaluate(true)
+}
+
+// evaluate is Evaluate, of the hot hosts and prefixes only with onset.
+func (d *Detector) evaluate(onset bool) {
 	t0 := time.Now()
 	minRun := uint32((d.cfg.MinDuration + time.Second - 1) / time.Second)
 	quiet := uint32(d.cfg.QuietPeriod / time.Second)
 	var reports []alert.Report
 	var ends []ending
 	var hostReports []pendingReport
-	carpets := map[key]int{} // prefixes with an alert open: index of their report
+	carpets := map[key]int{} // prefixes with an alert open: index of their report (-1: none now)
 
 	d.mu.Lock()
 	nowSec := d.clockLocked(nil)
@@ -87,8 +102,16 @@ func (d *Detector) Evaluate() {
 	order := make([]int, 0, len(d.dets))
 	for pass := 0; pass < 2; pass++ {
 		for di, dt := range d.dets {
-			if dt.inUse && (dt.key.tag == 0) == (pass == 0) {
+			if dt.inUse && (dt.key.tag == 0) == (pass == 0) && (!onset || dt.hot) {
 				order = append(order, di)
+			}
+		}
+	}
+	if onset {
+		// The carpet alerts open, not evaluated now: their hosts' alerts fold into them all the same.
+		for _, dt := range d.dets {
+			if dt.inUse && dt.key.tag&tagPrefix != 0 && dt.attacking && dt.raised {
+				carpets[dt.key] = -1
 			}
 		}
 	}
@@ -108,24 +131,39 @@ func (d *Detector) Evaluate() {
 		if back := dt.since - min(dt.since, minRun); back > lo {
 			lo = back
 		}
+		// The thresholds set, as offsets in a ring row: most are not.
+		var set [cells]limit
+		nset := 0
+		for k := range enrich.NumKinds {
+			for m := range enrich.NumMetrics {
+				if t := thr[k][m]; t > 0 {
+					set[nset] = limit{k, m, int(k)*int(enrich.NumMetrics) + int(m), t}
+					nset++
+				}
+			}
+		}
 		var overRatio [enrich.NumKinds]float64
 		var peak [enrich.NumKinds][enrich.NumMetrics]float64
 		var comp composition // traffic make-up of the seconds over a threshold
+		near := 0.0          // the highest share of a threshold in the newest seconds
 		run, best, runStart, bestStart, lastOver := uint32(0), uint32(0), uint32(0), uint32(0), uint32(0)
 		for s := lo; s <= nowSec && s >= lo; s++ {
+			i := s % d.w
+			if dt.ringSec[i] != s { // nothing in that second
+				run = 0
+				continue
+			}
+			row := dt.ring[int(i)*cells : int(i+1)*cells]
 			over := false
-			for k := range enrich.NumKinds {
-				for m := range enrich.NumMetrics {
-					t := thr[k][m]
-					if t <= 0 {
-						continue
-					}
-					v := dt.cell(s, d.w, k, m)
-					if v > t {
-						over = true
-						overRatio[k] = max(overRatio[k], v/t)
-						peak[k][m] = max(peak[k][m], v)
-					}
+			for _, l := range set[:nset] {
+				v := float64(row[l.off])
+				if s+hotSeconds > nowSec {
+					near = max(near, v/l.t)
+				}
+				if v > l.t {
+					over = true
+					overRatio[l.k] = max(overRatio[l.k], v/l.t)
+					peak[l.k][l.m] = max(peak[l.k][l.m], v)
 				}
 			}
 			if !over {
@@ -150,6 +188,11 @@ func (d *Detector) Evaluate() {
 			dt.attacking, dt.firstOver, dt.lastOver = true, bestStart, lastOver
 			dt.alertKey = alertKey(e.key, d.cfg)
 			dt.lastReported, dt.vector = 0, enrich.KindTotal
+		}
+		// Near an alert: the batches that count for it ask for an evaluation at once.
+		dt.hot = !dt.attacking && near >= hotShare
+		if onset && !dt.attacking {
+			continue // learning and letting go are the full evaluations' work
 		}
 		if dt.attacking {
 			dt.lastOver = max(dt.lastOver, lastOver)
@@ -213,6 +256,23 @@ func (d *Detector) Evaluate() {
 	d.evalDur.Observe(time.Since(t0).Seconds())
 }
 
+// limit is one threshold set, and its offset in a ring row.
+type limit struct {
+	k   enrich.Kind
+	m   enrich.Metric
+	off int
+	t   float64
+}
+
+// A host or prefix not attacked is hot when one of its hotSeconds newest seconds reaches hotShare
+// of a threshold: the next records may make an attack of it, and the batch that brings them has it
+// evaluated without waiting for the tick. (The newest seconds are those still filling: exporters
+// send a second's records a flow timeout after it, a few seconds at most.)
+const (
+	hotSeconds = 6
+	hotShare   = 0.25
+)
+
 // pendingReport is a host's report, held until its prefix has been judged.
 type pendingReport struct {
 	di int32
@@ -229,10 +289,12 @@ func (d *Detector) foldIntoCarpets(reports []alert.Report, ends []ending, hosts 
 		ch, cl := d.carpetWords(dt.key.hi, dt.key.lo)
 		pk := key{ch, cl, tagPrefix}
 		if ri, ok := carpets[pk]; ok && d.dets[d.byKey[pk]].vector == dt.vector {
-			r := &reports[ri]
-			if a := dt.key.addr(); !slices.Contains(r.Victims, a) {
-				r.Victims = append(r.Victims, a)
-				slices.SortFunc(r.Victims, func(a, b netip.Addr) int { return a.Compare(b) })
+			if ri >= 0 { // else the next full evaluation lists it
+				r := &reports[ri]
+				if a := dt.key.addr(); !slices.Contains(r.Victims, a) {
+					r.Victims = append(r.Victims, a)
+					slices.SortFunc(r.Victims, func(a, b netip.Addr) int { return a.Compare(b) })
+				}
 			}
 			if dt.raised {
 				ends = append(ends, ending{dt.alertKey, time.Unix(int64(nowSec), 0)})
