@@ -78,7 +78,7 @@ func DefaultPrefixThresholds() Thresholds {
 func DefaultDetection() Detection {
 	return Detection{DDoS: DDoS{
 		Enabled:          true,
-		MinDuration:      Duration(time.Second),
+		MinDuration:      Duration(2 * time.Second),
 		MinSources:       10,
 		QuietPeriod:      Duration(60 * time.Second),
 		Outgoing:         true,
