@@ -66,18 +66,22 @@ func (bt *simBatcher) flush() {
 // alerted.
 func TestBenignDay(t *testing.T) {
 	if os.Getenv("YOCHO_LONG") == "" {
-		t.Skip("set YOCHO_LONG=1 to play a simulated benign day (minutes)")
+		t.Skip("set YOCHO_LONG=1 to play a simulated benign day (minutes); YOCHO_LONG_FROM=21 YOCHO_LONG_HOURS=2 for 21:00-23:00")
 	}
 	hours := 24.0
 	if h, err := strconv.ParseFloat(os.Getenv("YOCHO_LONG_HOURS"), 64); err == nil && h > 0 {
 		hours = h
+	}
+	from := 0.0 // hours after midnight
+	if h, err := strconv.ParseFloat(os.Getenv("YOCHO_LONG_FROM"), 64); err == nil && h > 0 {
+		from = h
 	}
 	_, file, _, _ := runtime.Caller(0)
 	sc, err := simulate.LoadScenario(filepath.Join(filepath.Dir(file), "..", "..", "..", "scenarios", "benign-day.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := simulate.NewGenerator(sc, simulate.GenConfig{Start: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC),
+	g, err := simulate.NewGenerator(sc, simulate.GenConfig{Start: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC).Add(time.Duration(from * float64(time.Hour))),
 		Duration: time.Duration(hours * float64(time.Hour)), Step: time.Second})
 	if err != nil {
 		t.Fatal(err)

@@ -111,7 +111,7 @@ type Detector struct {
 	flowSec uint32
 	// learnedSec is the last second learned into the baselines.
 	learnedSec uint32
-	base       []baseline
+	base       []baseline // by baseOf
 	sc         scratch
 	// hotFlows is set when the batch being counted holds flows of a hot host (see hotShare).
 	hotFlows bool
@@ -273,7 +273,7 @@ func New(cfg Config, nets *enrich.Networks, sink Sink, reg prometheus.Registerer
 	d.press, d.pmask = make([]uint32, slots), slots-1
 	d.detBit, d.detOf = make([]uint64, (slots+63)/64), make([]uint32, slots)
 	d.inv = make([][2]enrich.Thresholds, len(d.groups))
-	d.base = make([]baseline, len(d.groups))
+	d.base = make([]baseline, 2*len(d.groups)) // hosts', prefixes'
 	for i, g := range d.groups {
 		for k := range enrich.NumKinds {
 			for m := range enrich.NumMetrics {

@@ -12,7 +12,8 @@ import (
 )
 
 // baseline is a group's learned usual traffic: by hour of week, the decaying peak of the busiest
-// host's bits, packets and flows per second (figures over the static threshold are not learned).
+// host's (or /24's, /64's) bits, packets and flows per second (figures over the static threshold
+// are not learned).
 type baseline struct {
 	peak [168][enrich.NumMetrics]float32
 	n    [168]uint32
@@ -24,26 +25,39 @@ func hourOfWeek(s uint32) int { return int((s/3600 + 72) % 168) }
 // learnLag is how old a second must be to be learned: its late records have mostly come.
 const learnLag = 5
 
-// usual is the group's learned peak at the hour of second s, if learned.
-func (d *Detector) usual(group int, s uint32) ([enrich.NumMetrics]float32, bool) {
-	if !d.cfg.Baseline.Enabled {
+// baseOf is the index in base of an incoming host's or prefix's baseline: its group's, hosts
+// and prefixes apart; -1 for outgoing traffic (not learned).
+func baseOf(e *detail) int {
+	switch e.key.tag {
+	case 0:
+		return 2 * int(e.group)
+	case tagPrefix:
+		return 2*int(e.group) + 1
+	}
+	return -1
+}
+
+// usual is a baseline's learned peak at the hour of second s, if learned.
+func (d *Detector) usual(bi int, s uint32) ([enrich.NumMetrics]float32, bool) {
+	if !d.cfg.Baseline.Enabled || bi < 0 {
 		return [enrich.NumMetrics]float32{}, false
 	}
 	h := hourOfWeek(s)
-	b := &d.base[group]
+	b := &d.base[bi]
 	return b.peak[h], b.n[h] >= uint32(max(d.cfg.Baseline.MinSamples, 1))
 }
 
 // thresholds are the effective thresholds of a detailed entity: its group's static ones, the
-// totals of an incoming host raised to Factor times the learned usual peak.
+// totals of an incoming host or prefix raised to Factor times its learned usual peak (a /24 of
+// subscribers busy every evening is not carpet-bombed every evening).
 func (d *Detector) thresholds(e *detail, nowSec uint32) enrich.Thresholds {
 	g := d.groups[e.group]
-	if e.key.tag&tagPrefix != 0 {
-		return g.Carpet
-	}
 	t := g.Host
-	if e.key.tag == 0 {
-		if u, ok := d.usual(int(e.group), nowSec); ok {
+	if e.key.tag&tagPrefix != 0 {
+		t = g.Carpet
+	}
+	if bi := baseOf(e); bi >= 0 {
+		if u, ok := d.usual(bi, nowSec); ok {
 			for m := range enrich.NumMetrics {
 				if t[enrich.KindTotal][m] > 0 {
 					t[enrich.KindTotal][m] = max(t[enrich.KindTotal][m], d.cfg.Baseline.Factor*float64(u[m]))
@@ -216,16 +230,20 @@ func (d *Detector) evaluate(onset bool) {
 			continue
 		}
 		// Not attacked: learn its usual traffic, and let it go when idle.
-		if e.key.tag == 0 && d.cfg.Baseline.Enabled && learnSec >= dt.since && learnSec != d.learnedSec {
-			l := learned[int(e.group)]
+		if bi := baseOf(e); bi >= 0 && d.cfg.Baseline.Enabled && learnSec >= dt.since && learnSec != d.learnedSec {
+			static := &d.groups[e.group].Host
+			if bi%2 == 1 {
+				static = &d.groups[e.group].Carpet
+			}
+			l := learned[bi]
 			for m := range enrich.NumMetrics {
 				v := dt.cell(learnSec, d.w, enrich.KindTotal, m)
-				if st := d.groups[e.group].Host[enrich.KindTotal][m]; st > 0 {
+				if st := static[enrich.KindTotal][m]; st > 0 {
 					v = min(v, st)
 				}
 				l[m] = max(l[m], float32(v))
 			}
-			learned[int(e.group)] = l
+			learned[bi] = l
 		}
 		if e.lastSec+d.w < nowSec {
 			d.demote(int32(di))
@@ -237,9 +255,9 @@ func (d *Detector) evaluate(onset bool) {
 	if len(learned) > 0 {
 		d.learnedSec = learnSec
 	}
-	for g, l := range learned {
+	for bi, l := range learned {
 		h := hourOfWeek(learnSec)
-		b := &d.base[g]
+		b := &d.base[bi]
 		for m := range enrich.NumMetrics {
 			b.peak[h][m] = max(l[m], b.peak[h][m]*(1-1.0/3600))
 		}
@@ -437,7 +455,7 @@ func (d *Detector) report(e, dt *detail, thr enrich.Thresholds, overRatio [enric
 		}
 	}
 	dt.lastReported = nowSec
-	if u, ok := d.usual(int(e.group), nowSec); ok && e.key.tag == 0 {
+	if u, ok := d.usual(baseOf(e), nowSec); ok {
 		r.UsualBps, r.UsualPps = float64(u[enrich.MetricBps]), float64(u[enrich.MetricPps])
 	}
 	peers := d.tops(&dt.peers, dt.pkts, 16, func(t topEntry) string { return wordsAddr(t.k1, t.k2).String() })
