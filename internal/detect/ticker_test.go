@@ -27,3 +27,19 @@ func TestTickerCallsUntilStop(t *testing.T) {
 	var idle Ticker
 	idle.Stop() // without Start: nothing to wait for
 }
+
+func TestTickerPokeCallsAtOnce(t *testing.T) {
+	var tk Ticker
+	tk.Poke() // before Start: nothing
+	called := make(chan struct{}, 10)
+	tk.Start(context.Background(), time.Hour, func() { called <- struct{}{} })
+	defer tk.Stop()
+	for i := 0; i < 3; i++ {
+		tk.Poke()
+		select {
+		case <-called:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("poke %d: fn not called within 5 s (period 1 h)", i)
+		}
+	}
+}

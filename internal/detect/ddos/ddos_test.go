@@ -560,3 +560,42 @@ func TestTopKKeepsHeavyHittersAmongSpoofedKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestBusyPrefixLearnedIsNotCarpet: a /24 of subscribers busy every evening, near its carpet
+// threshold, then a little over it for a few seconds: with learned baselines (the prefix's usual
+// peak by hour of week) it is not carpet-bombed; without them it would be. A real carpet attack
+// on it is found all the same.
+func TestBusyPrefixLearnedIsNotCarpet(t *testing.T) {
+	all := hosts("198.51.100.0/24", 254)
+	bps := float64(config.DefaultPrefixThresholds()["bps"])
+	busy := func(share float64) traffic {
+		return traffic{dst: all, randomSrc: true, proto: 6, flags: 0x1b, srcPort: 443, size: 1200,
+			pps: share * bps / 8 / 1200, sampling: 1000}
+	}
+	for _, learn := range []bool{false, true} {
+		yaml := testNetworks
+		if !learn {
+			yaml += "    baseline: {enabled: false}\n"
+		}
+		h := newHarness(t, yaml)
+		h.run(90, busy(0.9))
+		if got := h.m.List(alert.Filter{}); len(got) != 0 {
+			t.Fatalf("learn %v: usual traffic alerted: %v %v", learn, got[0].Key, got[0].Crossed)
+		}
+		h.run(5, busy(1.25))
+		got := h.m.List(alert.Filter{})
+		if learn && len(got) != 0 {
+			t.Errorf("a usual evening's peak raised %d alerts: %v %v", len(got), got[0].Key, got[0].Crossed)
+		}
+		if !learn && len(got) == 0 {
+			t.Errorf("without baselines, the test's peak raises no alert: it tests nothing")
+		}
+		if !learn {
+			continue
+		}
+		h.run(5, busy(0.9), traffic{dst: all, randomSrc: true, proto: 17, size: 400, pps: 3 * bps / 8 / 400, sampling: 1000})
+		if got := h.m.List(alert.Filter{}); len(got) != 1 || got[0].Prefix.String() != "198.51.100.0/24" {
+			t.Errorf("carpet attack on a busy prefix: %d alerts", len(got))
+		}
+	}
+}

@@ -32,6 +32,7 @@ type detail struct {
 	key       key
 	lastSec   uint32 // unix second of its last flow
 	attacking bool
+	hot       bool // near a threshold and not attacked: its flows call for an evaluation
 	inUse     bool
 	group     uint16
 	seen      uint64
@@ -78,7 +79,7 @@ func (dt *detail) reset(nowSec uint32) {
 	clear(dt.ring)
 	clear(dt.ringSec)
 	dt.resetSketches(nowSec)
-	dt.attacking, dt.raised, dt.alertKey, dt.vector = false, false, "", enrich.KindTotal
+	dt.attacking, dt.hot, dt.raised, dt.alertKey, dt.vector = false, false, false, "", enrich.KindTotal
 	dt.firstOver, dt.lastOver, dt.endedAt, dt.lastReported = 0, 0, 0, 0
 }
 
@@ -122,6 +123,7 @@ func (dt *detail) cell(s, w uint32, k enrich.Kind, m enrich.Metric) float64 {
 // peer is the other side (the source of incoming traffic, the target of outgoing); member is our
 // host (for a prefix: which of its hosts).
 func (dt *detail) add(b *flow.Batch, f *flowVol, w uint32, tag uint8, ph, pl, mh, ml uint64) {
+	// Per second between the first and the last; the first and last get their own shares.
 	bitsPer, pktsPer, flowsPer := float32(f.bits*f.perSec), float32(f.pkts*f.perSec), float32(f.flows*f.perSec)
 	// The kinds' offsets in a row, once for all the seconds (a flow is of three kinds at most).
 	var ks [enrich.NumKinds]int
@@ -138,11 +140,19 @@ func (dt *detail) add(b *flow.Batch, f *flowVol, w uint32, tag uint8, ph, pl, mh
 		if c == nil {
 			continue
 		}
+		bs, ps, fs := bitsPer, pktsPer, flowsPer
+		if f.s0 != f.s1 && (s == f.s0 || s == f.s1) {
+			sh := f.head
+			if s != f.s0 {
+				sh = f.tail
+			}
+			bs, ps, fs = float32(f.bits*sh), float32(f.pkts*sh), float32(f.flows*sh)
+		}
 		for _, k := range ks[:nk] {
 			c := c[k : k+3]
-			c[0] += bitsPer
-			c[1] += pktsPer
-			c[2] += flowsPer
+			c[0] += bs
+			c[1] += ps
+			c[2] += fs
 		}
 	}
 	i := f.i

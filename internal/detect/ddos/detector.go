@@ -111,13 +111,17 @@ type Detector struct {
 	flowSec uint32
 	// learnedSec is the last second learned into the baselines.
 	learnedSec uint32
-	base       []baseline
+	base       []baseline // by baseOf
 	sc         scratch
+	// hotFlows is set when the batch being counted holds flows of a hot host (see hotShare).
+	hotFlows bool
 	// Catch-up: decayed counts of records far in the past and live, as of catchSec.
 	catchSec             uint32
 	pastScore, liveScore float64
 
 	ticker detect.Ticker
+	// lastFull is when the ticker last evaluated every host (its goroutine's only).
+	lastFull time.Time
 
 	flows      prometheus.Counter
 	dropped    *prometheus.CounterVec
@@ -269,7 +273,7 @@ func New(cfg Config, nets *enrich.Networks, sink Sink, reg prometheus.Registerer
 	d.press, d.pmask = make([]uint32, slots), slots-1
 	d.detBit, d.detOf = make([]uint64, (slots+63)/64), make([]uint32, slots)
 	d.inv = make([][2]enrich.Thresholds, len(d.groups))
-	d.base = make([]baseline, len(d.groups))
+	d.base = make([]baseline, 2*len(d.groups)) // hosts', prefixes'
 	for i, g := range d.groups {
 		for k := range enrich.NumKinds {
 			for m := range enrich.NumMetrics {
@@ -285,9 +289,10 @@ func New(cfg Config, nets *enrich.Networks, sink Sink, reg prometheus.Registerer
 	return d
 }
 
-// Start evaluates every tracked host on a wall-clock ticker until ctx ends or Stop.
+// Start evaluates every tracked host on a wall-clock ticker until ctx ends or Stop, and at once
+// after a batch that brought flows to a host near a threshold.
 func (d *Detector) Start(ctx context.Context) error {
-	d.ticker.Start(ctx, d.cfg.EvaluateEvery, d.Evaluate)
+	d.ticker.Start(ctx, d.cfg.EvaluateEvery, d.tick)
 	return nil
 }
 
@@ -337,11 +342,19 @@ func ringRow(nowIdx, s, nowSec, w uint32) uint32 {
 	return uint32(r)
 }
 
-// Consume counts a batch's flows. It keeps nothing of the batch.
+// Consume counts a batch's flows. It keeps nothing of the batch. When the batch brought flows to
+// a host or prefix near a threshold, it has them evaluated at once.
 func (d *Detector) Consume(b *flow.Batch) {
+	if d.consume(b) {
+		d.ticker.Poke() // evaluated now, not at the next tick
+	}
+}
+
+// consume counts a batch's flows, and says whether some went to a hot host or prefix.
+func (d *Detector) consume(b *flow.Batch) bool {
 	n := b.Len()
 	if n == 0 {
-		return
+		return false
 	}
 	late, noPkts, replayed := 0, 0, 0
 	d.mu.Lock()
@@ -366,7 +379,7 @@ func (d *Detector) Consume(b *flow.Batch) {
 				replayed++ // stamped on arrival while the collector receives the past
 				continue
 			}
-			s0, s1, ok := d.seconds(b.StartMs[i], b.EndMs[i], b.ReceivedMs[i], nowSec)
+			s0, s1, startMs, endMs, ok := d.seconds(b.StartMs[i], b.EndMs[i], b.ReceivedMs[i], nowSec)
 			if !ok {
 				late++
 				continue
@@ -381,13 +394,13 @@ func (d *Detector) Consume(b *flow.Batch) {
 				bits:   float64(b.Bytes[i]*rate) * 8,
 				pkts:   float64(b.Packets[i] * rate),
 				flows:  float64(rate),
-				perSec: 1,
+				perSec: 1, head: 1, tail: 1,
 			}
 			if p := b.Packets[i]; p > 1 { // flows from sampled packets: never more than the packets
 				f.flows = max(1, f.flows/float64(p))
 			}
 			if s1 != s0 {
-				f.perSec = 1 / float64(s1-s0+1)
+				f.spread(startMs, endMs)
 			}
 			// The first second the ring can hold, and its row, without a division.
 			f.first = s0
@@ -408,6 +421,8 @@ func (d *Detector) Consume(b *flow.Batch) {
 			}
 		}
 	}
+	hot := d.hotFlows
+	d.hotFlows = false
 	d.mu.Unlock()
 	d.flows.Add(float64(n))
 	if late > 0 {
@@ -419,6 +434,7 @@ func (d *Detector) Consume(b *flow.Batch) {
 	if replayed > 0 {
 		d.dropReplay.Add(float64(replayed))
 	}
+	return hot
 }
 
 // prepare fills the scratch columns for records lo to hi of b: hostgroups, address words and
@@ -565,15 +581,19 @@ type flowVol struct {
 	mask              kindMask
 	hashed            bool
 	bits, pkts, flows float64
-	perSec            float64 // 1 / the seconds it covers
+	// The share of its volume in each second it covers, by the time it spent there: head in
+	// s0, tail in s1, perSec in each second between (and at least head and tail: the pressure
+	// test's per-second figure).
+	perSec, head, tail float64
 	// Hashes for the distinct counts: the peer's (once hashed), and our host's.
 	peer, member uint64
 }
 
-// seconds is the span of unix seconds a flow covers, clipped to what the ring holds; a flow
-// stamped in the future (a skewed exporter clock) is moved back to its arrival; ok is false for a
-// flow wholly older than the ring.
-func (d *Detector) seconds(startMs, endMs, recvMs int64, nowSec uint32) (s0, s1 uint32, ok bool) {
+// seconds is the span of unix seconds a flow covers, and its start and end in milliseconds,
+// clipped to what the ring holds; a flow stamped in the future (a skewed exporter clock) is moved
+// back to its arrival; a flow ending on a second's first millisecond spent no time in it (unless
+// it lasted no time at all); ok is false for a flow wholly older than the ring.
+func (d *Detector) seconds(startMs, endMs, recvMs int64, nowSec uint32) (s0, s1 uint32, fromMs, toMs int64, ok bool) {
 	if endMs < startMs {
 		startMs, endMs = endMs, startMs
 	}
@@ -584,17 +604,43 @@ func (d *Detector) seconds(startMs, endMs, recvMs int64, nowSec uint32) (s0, s1 
 	if startMs < 0 {
 		startMs = 0
 	}
+	if endMs < 0 {
+		endMs = 0
+	}
+	if endMs > startMs && endMs%1000 == 0 && endMs-1000 >= startMs {
+		endMs-- // its last second is the one before
+	}
 	a, z := uint32(startMs/1000), uint32(endMs/1000)
 	if z > nowSec+1 {
 		z = nowSec + 1
+		endMs = int64(z)*1000 + 999
 		if a > z {
-			a = z
+			a, startMs = z, int64(z)*1000
 		}
 	}
 	if z+d.w <= nowSec {
-		return 0, 0, false
+		return 0, 0, 0, 0, false
 	}
-	return a, z, true
+	return a, z, startMs, endMs, true
+}
+
+// spread sets the flow's share in each second it covers (s0 < s1), from startMs to endMs: its
+// volume is taken to flow evenly over that time, so a second gets the part of the flow's time
+// spent in it. (Spread evenly over the seconds instead, a 2-second flow from x.9 to x+2.9 would
+// show two thirds of its rate in each of three seconds.)
+func (f *flowVol) spread(startMs, endMs int64) {
+	span := float64(endMs - startMs)
+	if span <= 0 { // cannot happen with s0 < s1; evenly, then
+		f.perSec = 1 / float64(f.s1-f.s0+1)
+		f.head, f.tail = f.perSec, f.perSec
+		return
+	}
+	f.head = float64(int64(f.s0+1)*1000-startMs) / span
+	f.tail = float64(endMs-int64(f.s1)*1000) / span
+	f.perSec = max(1000/span, f.head, f.tail)
+	if f.s1 == f.s0+1 {
+		f.perSec = max(f.head, f.tail)
+	}
 }
 
 func (k key) addr() netip.Addr {
@@ -619,6 +665,7 @@ func (d *Detector) track(b *flow.Batch, f *flowVol, k key, si uint32, group int3
 		if o := det & ownerMask; o != 0 {
 			if dt := d.dets[o-1]; dt.key == k {
 				dt.lastSec = nowSec
+				d.hotFlows = d.hotFlows || dt.hot
 				dt.add(b, f, d.w, k.tag, ph, pl, mh, ml)
 				return
 			}
@@ -627,6 +674,7 @@ func (d *Detector) track(b *flow.Batch, f *flowVol, k key, si uint32, group int3
 			if di, ok := d.byKey[k]; ok { // detailed, but another holds the slot
 				dt := d.dets[di]
 				dt.lastSec = nowSec
+				d.hotFlows = d.hotFlows || dt.hot
 				dt.add(b, f, d.w, k.tag, ph, pl, mh, ml)
 				return
 			}

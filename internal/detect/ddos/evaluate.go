@@ -12,7 +12,8 @@ import (
 )
 
 // baseline is a group's learned usual traffic: by hour of week, the decaying peak of the busiest
-// host's bits, packets and flows per second (figures over the static threshold are not learned).
+// host's (or /24's, /64's) bits, packets and flows per second (figures over the static threshold
+// are not learned).
 type baseline struct {
 	peak [168][enrich.NumMetrics]float32
 	n    [168]uint32
@@ -24,26 +25,39 @@ func hourOfWeek(s uint32) int { return int((s/3600 + 72) % 168) }
 // learnLag is how old a second must be to be learned: its late records have mostly come.
 const learnLag = 5
 
-// usual is the group's learned peak at the hour of second s, if learned.
-func (d *Detector) usual(group int, s uint32) ([enrich.NumMetrics]float32, bool) {
-	if !d.cfg.Baseline.Enabled {
+// baseOf is the index in base of an incoming host's or prefix's baseline: its group's, hosts
+// and prefixes apart; -1 for outgoing traffic (not learned).
+func baseOf(e *detail) int {
+	switch e.key.tag {
+	case 0:
+		return 2 * int(e.group)
+	case tagPrefix:
+		return 2*int(e.group) + 1
+	}
+	return -1
+}
+
+// usual is a baseline's learned peak at the hour of second s, if learned.
+func (d *Detector) usual(bi int, s uint32) ([enrich.NumMetrics]float32, bool) {
+	if !d.cfg.Baseline.Enabled || bi < 0 {
 		return [enrich.NumMetrics]float32{}, false
 	}
 	h := hourOfWeek(s)
-	b := &d.base[group]
+	b := &d.base[bi]
 	return b.peak[h], b.n[h] >= uint32(max(d.cfg.Baseline.MinSamples, 1))
 }
 
 // thresholds are the effective thresholds of a detailed entity: its group's static ones, the
-// totals of an incoming host raised to Factor times the learned usual peak.
+// totals of an incoming host or prefix raised to Factor times its learned usual peak (a /24 of
+// subscribers busy every evening is not carpet-bombed every evening).
 func (d *Detector) thresholds(e *detail, nowSec uint32) enrich.Thresholds {
 	g := d.groups[e.group]
-	if e.key.tag&tagPrefix != 0 {
-		return g.Carpet
-	}
 	t := g.Host
-	if e.key.tag == 0 {
-		if u, ok := d.usual(int(e.group), nowSec); ok {
+	if e.key.tag&tagPrefix != 0 {
+		t = g.Carpet
+	}
+	if bi := baseOf(e); bi >= 0 {
+		if u, ok := d.usual(bi, nowSec); ok {
 			for m := range enrich.NumMetrics {
 				if t[enrich.KindTotal][m] > 0 {
 					t[enrich.KindTotal][m] = max(t[enrich.KindTotal][m], d.cfg.Baseline.Factor*float64(u[m]))
@@ -65,15 +79,30 @@ type ending struct {
 }
 
 // Evaluate checks every detailed host and prefix against its thresholds: it starts, updates and
-// ends alerts. Start runs it every second; tests call it directly.
-func (d *Detector) Evaluate() {
+// ends alerts. Start runs it every EvaluateEvery; tests call it directly.
+func (d *Detector) Evaluate() { d.evaluate(false) }
+
+// tick is the ticker's: every EvaluateEvery a full evaluation; in between, when a batch brought
+// flows to a hot host or prefix (near a threshold), an evaluation of the hot ones only, which may
+// start their alerts (it updates and ends none: the next full one does).
+func (d *Detector) tick() {
+	if now := d.now(); now.Sub(d.lastFull) >= d.cfg.EvaluateEvery*9/10 {
+		d.lastFull = now
+		d.evaluate(false)
+		return
+	}
+	d.evaluate(true)
+}
+
+// evaluate is Evaluate, of the hot hosts and prefixes only with onset.
+func (d *Detector) evaluate(onset bool) {
 	t0 := time.Now()
 	minRun := uint32((d.cfg.MinDuration + time.Second - 1) / time.Second)
 	quiet := uint32(d.cfg.QuietPeriod / time.Second)
 	var reports []alert.Report
 	var ends []ending
 	var hostReports []pendingReport
-	carpets := map[key]int{} // prefixes with an alert open: index of their report
+	carpets := map[key]int{} // prefixes with an alert open: index of their report (-1: none now)
 
 	d.mu.Lock()
 	nowSec := d.clockLocked(nil)
@@ -87,8 +116,16 @@ func (d *Detector) Evaluate() {
 	order := make([]int, 0, len(d.dets))
 	for pass := 0; pass < 2; pass++ {
 		for di, dt := range d.dets {
-			if dt.inUse && (dt.key.tag == 0) == (pass == 0) {
+			if dt.inUse && (dt.key.tag == 0) == (pass == 0) && (!onset || dt.hot) {
 				order = append(order, di)
+			}
+		}
+	}
+	if onset {
+		// The carpet alerts open, not evaluated now: their hosts' alerts fold into them all the same.
+		for _, dt := range d.dets {
+			if dt.inUse && dt.key.tag&tagPrefix != 0 && dt.attacking && dt.raised {
+				carpets[dt.key] = -1
 			}
 		}
 	}
@@ -108,24 +145,39 @@ func (d *Detector) Evaluate() {
 		if back := dt.since - min(dt.since, minRun); back > lo {
 			lo = back
 		}
+		// The thresholds set, as offsets in a ring row: most are not.
+		var set [cells]limit
+		nset := 0
+		for k := range enrich.NumKinds {
+			for m := range enrich.NumMetrics {
+				if t := thr[k][m]; t > 0 {
+					set[nset] = limit{k, m, int(k)*int(enrich.NumMetrics) + int(m), t}
+					nset++
+				}
+			}
+		}
 		var overRatio [enrich.NumKinds]float64
 		var peak [enrich.NumKinds][enrich.NumMetrics]float64
 		var comp composition // traffic make-up of the seconds over a threshold
+		near := 0.0          // the highest share of a threshold in the newest seconds
 		run, best, runStart, bestStart, lastOver := uint32(0), uint32(0), uint32(0), uint32(0), uint32(0)
 		for s := lo; s <= nowSec && s >= lo; s++ {
+			i := s % d.w
+			if dt.ringSec[i] != s { // nothing in that second
+				run = 0
+				continue
+			}
+			row := dt.ring[int(i)*cells : int(i+1)*cells]
 			over := false
-			for k := range enrich.NumKinds {
-				for m := range enrich.NumMetrics {
-					t := thr[k][m]
-					if t <= 0 {
-						continue
-					}
-					v := dt.cell(s, d.w, k, m)
-					if v > t {
-						over = true
-						overRatio[k] = max(overRatio[k], v/t)
-						peak[k][m] = max(peak[k][m], v)
-					}
+			for _, l := range set[:nset] {
+				v := float64(row[l.off])
+				if s+hotSeconds > nowSec {
+					near = max(near, v/l.t)
+				}
+				if v > l.t {
+					over = true
+					overRatio[l.k] = max(overRatio[l.k], v/l.t)
+					peak[l.k][l.m] = max(peak[l.k][l.m], v)
 				}
 			}
 			if !over {
@@ -151,6 +203,11 @@ func (d *Detector) Evaluate() {
 			dt.alertKey = alertKey(e.key, d.cfg)
 			dt.lastReported, dt.vector = 0, enrich.KindTotal
 		}
+		// Near an alert: the batches that count for it ask for an evaluation at once.
+		dt.hot = !dt.attacking && near >= hotShare
+		if onset && !dt.attacking {
+			continue // learning and letting go are the full evaluations' work
+		}
 		if dt.attacking {
 			dt.lastOver = max(dt.lastOver, lastOver)
 			if nowSec > dt.lastOver+quiet {
@@ -173,16 +230,20 @@ func (d *Detector) Evaluate() {
 			continue
 		}
 		// Not attacked: learn its usual traffic, and let it go when idle.
-		if e.key.tag == 0 && d.cfg.Baseline.Enabled && learnSec >= dt.since && learnSec != d.learnedSec {
-			l := learned[int(e.group)]
+		if bi := baseOf(e); bi >= 0 && d.cfg.Baseline.Enabled && learnSec >= dt.since && learnSec != d.learnedSec {
+			static := &d.groups[e.group].Host
+			if bi%2 == 1 {
+				static = &d.groups[e.group].Carpet
+			}
+			l := learned[bi]
 			for m := range enrich.NumMetrics {
 				v := dt.cell(learnSec, d.w, enrich.KindTotal, m)
-				if st := d.groups[e.group].Host[enrich.KindTotal][m]; st > 0 {
+				if st := static[enrich.KindTotal][m]; st > 0 {
 					v = min(v, st)
 				}
 				l[m] = max(l[m], float32(v))
 			}
-			learned[int(e.group)] = l
+			learned[bi] = l
 		}
 		if e.lastSec+d.w < nowSec {
 			d.demote(int32(di))
@@ -194,9 +255,9 @@ func (d *Detector) Evaluate() {
 	if len(learned) > 0 {
 		d.learnedSec = learnSec
 	}
-	for g, l := range learned {
+	for bi, l := range learned {
 		h := hourOfWeek(learnSec)
-		b := &d.base[g]
+		b := &d.base[bi]
 		for m := range enrich.NumMetrics {
 			b.peak[h][m] = max(l[m], b.peak[h][m]*(1-1.0/3600))
 		}
@@ -212,6 +273,23 @@ func (d *Detector) Evaluate() {
 	}
 	d.evalDur.Observe(time.Since(t0).Seconds())
 }
+
+// limit is one threshold set, and its offset in a ring row.
+type limit struct {
+	k   enrich.Kind
+	m   enrich.Metric
+	off int
+	t   float64
+}
+
+// A host or prefix not attacked is hot when one of its hotSeconds newest seconds reaches hotShare
+// of a threshold: the next records may make an attack of it, and the batch that brings them has it
+// evaluated without waiting for the tick. (The newest seconds are those still filling: exporters
+// send a second's records a flow timeout after it, a few seconds at most.)
+const (
+	hotSeconds = 6
+	hotShare   = 0.25
+)
 
 // pendingReport is a host's report, held until its prefix has been judged.
 type pendingReport struct {
@@ -229,10 +307,12 @@ func (d *Detector) foldIntoCarpets(reports []alert.Report, ends []ending, hosts 
 		ch, cl := d.carpetWords(dt.key.hi, dt.key.lo)
 		pk := key{ch, cl, tagPrefix}
 		if ri, ok := carpets[pk]; ok && d.dets[d.byKey[pk]].vector == dt.vector {
-			r := &reports[ri]
-			if a := dt.key.addr(); !slices.Contains(r.Victims, a) {
-				r.Victims = append(r.Victims, a)
-				slices.SortFunc(r.Victims, func(a, b netip.Addr) int { return a.Compare(b) })
+			if ri >= 0 { // else the next full evaluation lists it
+				r := &reports[ri]
+				if a := dt.key.addr(); !slices.Contains(r.Victims, a) {
+					r.Victims = append(r.Victims, a)
+					slices.SortFunc(r.Victims, func(a, b netip.Addr) int { return a.Compare(b) })
+				}
 			}
 			if dt.raised {
 				ends = append(ends, ending{dt.alertKey, time.Unix(int64(nowSec), 0)})
@@ -375,7 +455,7 @@ func (d *Detector) report(e, dt *detail, thr enrich.Thresholds, overRatio [enric
 		}
 	}
 	dt.lastReported = nowSec
-	if u, ok := d.usual(int(e.group), nowSec); ok && e.key.tag == 0 {
+	if u, ok := d.usual(baseOf(e), nowSec); ok {
 		r.UsualBps, r.UsualPps = float64(u[enrich.MetricBps]), float64(u[enrich.MetricPps])
 	}
 	peers := d.tops(&dt.peers, dt.pkts, 16, func(t topEntry) string { return wordsAddr(t.k1, t.k2).String() })
