@@ -51,14 +51,16 @@ export default function overview(root, { query, api }) {
   const state = { b: null, p: null, open: null, exps: null, errors: new Map() };
   const showErrors = () => replace(el.error, state.errors.size ? errorBox([...state.errors.values()][0]) : null);
   // complete is the index of the last complete bucket: the last one is still filling. A roll-up
-  // tier holds a minute only once the store has summed it (about every minute), so when the
-  // bucket before the last is still empty while the one before it is not, that one is taken:
-  // the figure says which interval it is.
+  // tier holds a bucket only once the store has summed it, and after a burst of ingest (a backlog
+  // replayed) that can lag a few buckets: the newest complete bucket that has data, up to three
+  // buckets back, is taken, and the figure says which interval it is. Older than that, an empty
+  // bucket is shown as it is.
   const complete = (s) => {
     const n = s ? s.t.length : 0;
     const sum = (i) => s.series.reduce((a, x) => a + (x.values[i] || 0), 0);
     if (n < 2) return n - 1;
-    return sum(n - 2) === 0 && n >= 3 && sum(n - 3) > 0 ? n - 3 : n - 2;
+    for (let i = n - 2; i >= Math.max(0, n - 5); i--) if (sum(i) > 0) return i;
+    return n - 2;
   };
   const figure = (title, s, fmt, id) => {
     const i = complete(s);
