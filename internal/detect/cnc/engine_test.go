@@ -431,16 +431,8 @@ func TestSparseBotnetAlerts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEngine(t, nil, Deps{})
 			srv := ext(5)
-			b := flow.NewBatch(4096)
-			add := func(r flow.Record) {
-				r.EndMs, r.ReceivedMs, r.Proto, r.Packets, r.SamplingRate = r.StartMs, r.StartMs, 6, 1, 1000
-				b.Append(&r)
-			}
 			// Background: 2000 subscribers using 500 web servers, so that 5 clients are rare.
-			for i := range 2000 {
-				add(flow.Record{StartMs: t0 + int64(i)*900, SrcAddr: sub(1000 + i), DstAddr: ext(1000 + i%500),
-					SrcPort: 40000, DstPort: 443, TCPFlags: 0x18, Bytes: uint64(300 + i%700)})
-			}
+			b, add := webBackground(func(i int) uint64 { return uint64(300 + i%700) })
 			for i := range tc.contacts {
 				size := uint64(60)
 				if tc.variedC {
@@ -472,6 +464,22 @@ func TestSparseBotnetAlerts(t *testing.T) {
 	}
 }
 
+// webBackground returns a batch holding 2000 subscribers' TCP records to 500 web servers, the
+// i-th of size(i) bytes, and the function that appends further records to it as one-packet records
+// sampled 1:1000.
+func webBackground(size func(i int) uint64) (*flow.Batch, func(flow.Record)) {
+	b := flow.NewBatch(4096)
+	add := func(r flow.Record) {
+		r.EndMs, r.ReceivedMs, r.Proto, r.Packets, r.SamplingRate = r.StartMs, r.StartMs, 6, 1, 1000
+		b.Append(&r)
+	}
+	for i := range 2000 {
+		add(flow.Record{StartMs: t0 + int64(i)*900, SrcAddr: sub(1000 + i), DstAddr: ext(1000 + i%500),
+			SrcPort: 40000, DstPort: 443, TCPFlags: 0x18, Bytes: size(i)})
+	}
+	return b, add
+}
+
 // TestSimilarityCommonSizes checks that alike sizes count as far as chance cannot explain them:
 // seven of eight contacts in two sizes that many other endpoints' contacts have (a common request)
 // come by chance among many endpoints; eight in a size of their own do not.
@@ -489,16 +497,8 @@ func TestSimilarityCommonSizes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEngine(t, nil, Deps{})
 			srv := ext(5)
-			b := flow.NewBatch(4096)
-			add := func(r flow.Record) {
-				r.EndMs, r.ReceivedMs, r.Proto, r.Packets, r.SamplingRate = r.StartMs, r.StartMs, 6, 1, 1000
-				b.Append(&r)
-			}
 			// Background: 2000 subscribers' requests to 500 web servers, 80 to 100 B.
-			for i := range 2000 {
-				add(flow.Record{StartMs: t0 + int64(i)*900, SrcAddr: sub(1000 + i), DstAddr: ext(1000 + i%500),
-					SrcPort: 40000, DstPort: 443, TCPFlags: 0x18, Bytes: uint64(80 + i%21)})
-			}
+			b, add := webBackground(func(i int) uint64 { return uint64(80 + i%21) })
 			for i, size := range tc.sizes {
 				add(flow.Record{StartMs: t0 + int64(i)*5*60000, SrcAddr: sub(i), DstAddr: srv, SrcPort: uint16(41000 + i),
 					DstPort: 443, TCPFlags: 0x18, Bytes: size})
