@@ -119,10 +119,10 @@ func (dt *detail) cell(s, w uint32, k enrich.Kind, m enrich.Metric) float64 {
 	return float64(dt.ring[int(i)*cells+int(k)*int(enrich.NumMetrics)+int(m)])
 }
 
-// add counts one flow: its volume spread evenly over the seconds it lasted, then the sketches.
-// peer is the other side (the source of incoming traffic, the target of outgoing); member is our
-// host (for a prefix: which of its hosts).
-func (dt *detail) add(b *flow.Batch, f *flowVol, w uint32, tag uint8, ph, pl, mh, ml uint64) {
+// add counts one flow: its volume spread over the seconds it lasted, then the sketches. The
+// peer is the flow's source (the sender of incoming traffic; of outgoing traffic, our host that
+// floods the target); mh, ml is our host (for a prefix: which of its hosts).
+func (dt *detail) add(b *flow.Batch, f *flowVol, w uint32, tag uint8, mh, ml uint64) {
 	// Per second between the first and the last; the first and last get their own shares.
 	bitsPer, pktsPer, flowsPer := float32(f.bits*f.perSec), float32(f.pkts*f.perSec), float32(f.flows*f.perSec)
 	// The kinds' offsets in a row, once for all the seconds (a flow is of three kinds at most).
@@ -156,6 +156,11 @@ func (dt *detail) add(b *flow.Batch, f *flowVol, w uint32, tag uint8, ph, pl, mh
 		}
 	}
 	i := f.i
+	if !f.hasSrc { // once a flow, shared by its host and prefix
+		f.ph, f.pl = addrWords(b.SrcAddr[i].Unmap())
+		f.hasSrc = true
+	}
+	ph, pl := f.ph, f.pl
 	bytes := f.bits / 8
 	dt.pkts += f.pkts
 	dt.bytes += bytes

@@ -310,7 +310,7 @@ const chunk = 256
 type scratch struct {
 	dstG, srcG [chunk]int32      // hostgroup index, -1 when not ours
 	dh, dl     [chunk]uint64     // destination, as key words
-	sh, sl     [chunk]uint64     // source
+	sh, sl     [chunk]uint64     // source: our host, of outgoing records only
 	slot       [chunk][2]uint32  // first-stage slots: host and prefix (incoming), or target (outgoing)
 	hash       [chunk]uint64     // incoming: the destination's hash (its slot's, and a prefix's member)
 	dets       [2 * chunk]uint16 // the slots that lead to a detailed state: record<<1 | which
@@ -412,12 +412,12 @@ func (d *Detector) consume(b *flow.Batch) bool {
 				dh, dl := sc.dh[j], sc.dl[j]
 				ch, cl := d.carpetWords(dh, dl)
 				f.member = sc.hash[j]
-				d.track(b, &f, key{dh, dl, 0}, sc.slot[j][0], dg, sc.sh[j], sc.sl[j], dh, dl, nowSec)
-				d.track(b, &f, key{ch, cl, tagPrefix}, sc.slot[j][1], dg, sc.sh[j], sc.sl[j], dh, dl, nowSec)
+				d.track(b, &f, key{dh, dl, 0}, sc.slot[j][0], dg, dh, dl, nowSec)
+				d.track(b, &f, key{ch, cl, tagPrefix}, sc.slot[j][1], dg, dh, dl, nowSec)
 			} else {
 				// Outgoing traffic is watched per outside target: a busy server of ours sending to
 				// many clients is not an attack; one or many of our hosts flooding one target is.
-				d.track(b, &f, key{sc.dh[j], sc.dl[j], tagOutgoing | tagTarget}, sc.slot[j][0], sg, sc.sh[j], sc.sl[j], sc.sh[j], sc.sl[j], nowSec)
+				d.track(b, &f, key{sc.dh[j], sc.dl[j], tagOutgoing | tagTarget}, sc.slot[j][0], sg, sc.sh[j], sc.sl[j], nowSec)
 			}
 		}
 	}
@@ -462,8 +462,7 @@ func (d *Detector) prepare(b *flow.Batch, lo, hi int, nowSec, nowIdx uint32) {
 			continue
 		}
 		dh, dl := addrWords(dst)
-		sh, sl := addrWords(b.SrcAddr[i].Unmap())
-		sc.dh[j], sc.dl[j], sc.sh[j], sc.sl[j] = dh, dl, sh, sl
+		sc.dh[j], sc.dl[j] = dh, dl
 		var s0, s1 uint32
 		if dg >= 0 {
 			ch, cl := d.carpetWords(dh, dl)
@@ -480,6 +479,7 @@ func (d *Detector) prepare(b *flow.Batch, lo, hi int, nowSec, nowIdx uint32) {
 			}
 		} else {
 			s0 = uint32(hash128(dh, dl^(tagOutgoing|tagTarget)) & d.pmask)
+			sc.sh[j], sc.sl[j] = addrWords(b.SrcAddr[i].Unmap()) // our host
 		}
 		sc.slot[j] = [2]uint32{s0, s1}
 		// A slot some detailed state hashes to leads to it (its first-stage figure is then
@@ -587,6 +587,9 @@ type flowVol struct {
 	perSec, head, tail float64
 	// Hashes for the distinct counts: the peer's (once hashed), and our host's.
 	peer, member uint64
+	// The source's address words (the peer of incoming and outgoing traffic alike), once read.
+	ph, pl uint64
+	hasSrc bool
 }
 
 // seconds is the span of unix seconds a flow covers, and its start and end in milliseconds,
@@ -657,16 +660,16 @@ const (
 )
 
 // track counts one flow for one host or prefix (key k, first-stage slot si): its pressure only,
-// until it comes near a threshold; then its detailed state. ph, pl are the other side's address
-// words, mh, ml our host's.
-func (d *Detector) track(b *flow.Batch, f *flowVol, k key, si uint32, group int32, ph, pl, mh, ml uint64, nowSec uint32) {
+// until it comes near a threshold; then its detailed state. mh, ml are our host's address words
+// (the flow's source, its peer, is read only for a detailed state).
+func (d *Detector) track(b *flow.Batch, f *flowVol, k key, si uint32, group int32, mh, ml uint64, nowSec uint32) {
 	if d.detBit[si>>6]&(1<<(si&63)) != 0 {
 		det := d.detOf[si]
 		if o := det & ownerMask; o != 0 {
 			if dt := d.dets[o-1]; dt.key == k {
 				dt.lastSec = nowSec
 				d.hotFlows = d.hotFlows || dt.hot
-				dt.add(b, f, d.w, k.tag, ph, pl, mh, ml)
+				dt.add(b, f, d.w, k.tag, mh, ml)
 				return
 			}
 		}
@@ -675,7 +678,7 @@ func (d *Detector) track(b *flow.Batch, f *flowVol, k key, si uint32, group int3
 				dt := d.dets[di]
 				dt.lastSec = nowSec
 				d.hotFlows = d.hotFlows || dt.hot
-				dt.add(b, f, d.w, k.tag, ph, pl, mh, ml)
+				dt.add(b, f, d.w, k.tag, mh, ml)
 				return
 			}
 		}
@@ -705,7 +708,7 @@ func (d *Detector) track(b *flow.Batch, f *flowVol, k key, si uint32, group int3
 		return
 	}
 	d.press[si] = v &^ pressMax
-	d.dets[di].add(b, f, d.w, k.tag, ph, pl, mh, ml)
+	d.dets[di].add(b, f, d.w, k.tag, mh, ml)
 }
 
 // minRecords is how many records a host needs in one second to be tracked in detail: one sampled
