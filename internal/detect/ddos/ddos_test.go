@@ -599,3 +599,43 @@ func TestBusyPrefixLearnedIsNotCarpet(t *testing.T) {
 		}
 	}
 }
+
+// TestPromotingBatchCountedWhole: a host comes near a threshold in the middle of a batch; the
+// batch's records that went to it before (and to its /24) are counted in its detailed state too,
+// as are those of other hosts in between, each in its own.
+func TestPromotingBatchCountedWhole(t *testing.T) {
+	h := newHarness(t, testNetworks)
+	d := h.d
+	now := h.sec*1000 + 500
+	victim, other := netip.MustParseAddr("198.51.100.10"), netip.MustParseAddr("198.51.100.11")
+	const n = 400 // 100 pps each: 2x the default 20 kpps in all; promoted near the 40th
+	b := flow.NewBatch(2 * n)
+	for i := range n {
+		for _, dst := range []netip.Addr{victim, other} {
+			b.Append(&flow.Record{ReceivedMs: now, StartMs: now - 1300, EndMs: now - 1300, SamplingRate: 100,
+				SrcAddr: netip.AddrFrom4([4]byte{203, 0, byte(i >> 8), byte(i)}), DstAddr: dst, Proto: 17,
+				SrcPort: 40000, DstPort: 53000, Packets: 1, Bytes: 60})
+		}
+	}
+	d.consume(b)
+	sec := uint32((now - 1300) / 1000)
+	for _, tc := range []struct {
+		k    key
+		want float64
+	}{
+		{key{0, 0xffff<<32 | 198<<24 | 51<<16 | 100<<8 | 10, 0}, n * 100},
+		{key{0, 0xffff<<32 | 198<<24 | 51<<16 | 100<<8 | 11, 0}, n * 100},
+	} {
+		di, ok := d.byKey[tc.k]
+		if !ok {
+			t.Fatalf("%s not tracked in detail", tc.k.addr())
+		}
+		dt := d.dets[di]
+		if got := dt.cell(sec, d.w, enrich.KindTotal, enrich.MetricPps); got != tc.want {
+			t.Errorf("%s: %.0f pps counted in detail, want %.0f (every record of the batch)", tc.k.addr(), got, tc.want)
+		}
+		if got := dt.peerHLL.estimate(); got < n*95/100 || got > n*105/100 {
+			t.Errorf("%s: %d distinct sources estimated, want about %d", tc.k.addr(), got, n)
+		}
+	}
+}

@@ -115,6 +115,10 @@ type Detector struct {
 	sc         scratch
 	// hotFlows is set when the batch being counted holds flows of a hot host (see hotShare).
 	hotFlows bool
+	// batchSlots are the first-stage slots of the batch being counted, record by record, for a
+	// promotion to find the records before it (see recount); batchReplay is catchUpLocked's answer for it.
+	batchSlots  [][2]uint32
+	batchReplay bool
 	// Catch-up: decayed counts of records far in the past and live, as of catchSec.
 	catchSec             uint32
 	pastScore, liveScore float64
@@ -360,8 +364,13 @@ func (d *Detector) consume(b *flow.Batch) bool {
 	d.mu.Lock()
 	nowSec := d.clockLocked(b)
 	catchingUp := d.catchUpLocked(b, nowSec)
+	d.batchReplay = catchingUp
 	sc := &d.sc
 	nowIdx := nowSec % d.w
+	if cap(d.batchSlots) < n {
+		d.batchSlots = make([][2]uint32, n)
+	}
+	d.batchSlots = d.batchSlots[:n]
 	for lo := 0; lo < n; lo += chunk {
 		hi := min(lo+chunk, n)
 		d.prepare(b, lo, hi, nowSec, nowIdx)
@@ -379,35 +388,11 @@ func (d *Detector) consume(b *flow.Batch) bool {
 				replayed++ // stamped on arrival while the collector receives the past
 				continue
 			}
-			s0, s1, startMs, endMs, ok := d.seconds(b.StartMs[i], b.EndMs[i], b.ReceivedMs[i], nowSec)
-			if !ok {
+			var f flowVol
+			if !d.volume(b, i, nowSec, nowIdx, &f) {
 				late++
 				continue
 			}
-			rate := uint64(b.SamplingRate[i])
-			if rate == 0 {
-				rate = 1
-			}
-			f := flowVol{
-				i: i, s0: s0, s1: s1,
-				mask:   classify(b.Proto[i], b.TCPFlags[i], b.SrcPort[i], b.DstPort[i]),
-				bits:   float64(b.Bytes[i]*rate) * 8,
-				pkts:   float64(b.Packets[i] * rate),
-				flows:  float64(rate),
-				perSec: 1, head: 1, tail: 1,
-			}
-			if p := b.Packets[i]; p > 1 { // flows from sampled packets: never more than the packets
-				f.flows = max(1, f.flows/float64(p))
-			}
-			if s1 != s0 {
-				f.spread(startMs, endMs)
-			}
-			// The first second the ring can hold, and its row, without a division.
-			f.first = s0
-			if s1 >= d.w && f.first < s1-d.w+1 {
-				f.first = s1 - d.w + 1
-			}
-			f.row = ringRow(nowIdx, f.first, nowSec, d.w)
 			if dg >= 0 {
 				dh, dl := sc.dh[j], sc.dl[j]
 				ch, cl := d.carpetWords(dh, dl)
@@ -459,6 +444,7 @@ func (d *Detector) prepare(b *flow.Batch, lo, hi int, nowSec, nowIdx uint32) {
 		}
 		sc.dstG[j], sc.srcG[j] = dg, sg
 		if dg < 0 && sg < 0 {
+			d.batchSlots[i] = [2]uint32{noSlot, noSlot}
 			continue
 		}
 		dh, dl := addrWords(dst)
@@ -478,10 +464,11 @@ func (d *Detector) prepare(b *flow.Batch, lo, hi int, nowSec, nowIdx uint32) {
 				prefetch(unsafe.Pointer(&d.press[s1]))
 			}
 		} else {
-			s0 = uint32(hash128(dh, dl^(tagOutgoing|tagTarget)) & d.pmask)
+			s0, s1 = uint32(hash128(dh, dl^(tagOutgoing|tagTarget))&d.pmask), noSlot
 			sc.sh[j], sc.sl[j] = addrWords(b.SrcAddr[i].Unmap()) // our host
 		}
 		sc.slot[j] = [2]uint32{s0, s1}
+		d.batchSlots[i] = sc.slot[j]
 		// A slot some detailed state hashes to leads to it (its first-stage figure is then
 		// rarely read): the way there is prefetched instead.
 		if d.detBit[s0>>6]&(1<<(s0&63)) != 0 {
@@ -708,7 +695,91 @@ func (d *Detector) track(b *flow.Batch, f *flowVol, k key, si uint32, group int3
 		return
 	}
 	d.press[si] = v &^ pressMax
+	d.recount(b, f.i, k, si, d.dets[di], nowSec)
 	d.dets[di].add(b, f, d.w, k.tag, mh, ml)
+}
+
+// recount gives a host or prefix just promoted (key k, first-stage slot si) the records of the
+// batch before record upto that went to it: they raised its pressure but were not counted in
+// detail. (Those of earlier batches are lost: the first stage keeps a pressure, not volumes; they
+// can only delay an alert.) A linear pass over the batch's slots, at a promotion only.
+func (d *Detector) recount(b *flow.Batch, upto int, k key, si uint32, dt *detail, nowSec uint32) {
+	which := 0
+	if k.tag == tagPrefix {
+		which = 1
+	}
+	nowIdx := nowSec % d.w
+	for i, sl := range d.batchSlots[:upto] {
+		if sl[which] != si {
+			continue
+		}
+		dst := b.DstAddr[i].Unmap()
+		dh, dl := addrWords(dst)
+		mh, ml := dh, dl // our host: the destination, or of outgoing traffic the source
+		switch k.tag {
+		case 0:
+			if dh != k.hi || dl != k.lo {
+				continue
+			}
+		case tagPrefix:
+			if ch, cl := d.carpetWords(dh, dl); ch != k.hi || cl != k.lo || d.table.lookup(dst) < 0 {
+				continue
+			}
+		default: // an outside target of outgoing traffic; the slot says the record is outgoing
+			if dh != k.hi || dl != k.lo || d.table.lookup(dst) >= 0 {
+				continue
+			}
+			mh, ml = addrWords(b.SrcAddr[i].Unmap())
+		}
+		if b.Packets[i] == 0 || d.batchReplay && b.StartMs[i] == b.EndMs[i] && b.EndMs[i] == b.ReceivedMs[i] {
+			continue // not counted (see consume)
+		}
+		var f flowVol
+		if !d.volume(b, i, nowSec, nowIdx, &f) {
+			continue
+		}
+		if k.tag&tagOutgoing == 0 {
+			f.member = hash128(dh, dl)
+		}
+		dt.add(b, &f, d.w, k.tag, mh, ml)
+	}
+}
+
+// noSlot marks, in batchSlots, a record that has no first-stage slot (or no second one).
+const noSlot = ^uint32(0)
+
+// volume sets f to record i's volume and the seconds it covers; false when it is older than the
+// ring.
+func (d *Detector) volume(b *flow.Batch, i int, nowSec, nowIdx uint32, f *flowVol) bool {
+	s0, s1, startMs, endMs, ok := d.seconds(b.StartMs[i], b.EndMs[i], b.ReceivedMs[i], nowSec)
+	if !ok {
+		return false
+	}
+	rate := uint64(b.SamplingRate[i])
+	if rate == 0 {
+		rate = 1
+	}
+	*f = flowVol{
+		i: i, s0: s0, s1: s1,
+		mask:   classify(b.Proto[i], b.TCPFlags[i], b.SrcPort[i], b.DstPort[i]),
+		bits:   float64(b.Bytes[i]*rate) * 8,
+		pkts:   float64(b.Packets[i] * rate),
+		flows:  float64(rate),
+		perSec: 1, head: 1, tail: 1,
+	}
+	if p := b.Packets[i]; p > 1 { // flows from sampled packets: never more than the packets
+		f.flows = max(1, f.flows/float64(p))
+	}
+	if s1 != s0 {
+		f.spread(startMs, endMs)
+	}
+	// The first second the ring can hold, and its row, without a division.
+	f.first = s0
+	if s1 >= d.w && f.first < s1-d.w+1 {
+		f.first = s1 - d.w + 1
+	}
+	f.row = ringRow(nowIdx, f.first, nowSec, d.w)
+	return true
 }
 
 // minRecords is how many records a host needs in one second to be tracked in detail: one sampled
