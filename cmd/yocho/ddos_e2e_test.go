@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,5 +141,23 @@ networks:
 	var table bytes.Buffer
 	runEval([]string{"-truth", truth, "-server", fmt.Sprintf("http://127.0.0.1:%d", web)}, &table, io.Discard)
 	t.Logf("yocho eval, %s at speed %s:\n%s", scenario, speed, table.String())
+	for _, id := range rep.FalsePositives {
+		t.Logf("false positive %s: %s", id, alertJSON(web, id))
+	}
 	return rep
+}
+
+// alertJSON is alert id's report as the API gives it, so that a false positive can be judged from
+// the test's log after its data directory is gone.
+func alertJSON(port int, id string) string {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/api/v1/alerts/%s", port, id))
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
 }

@@ -152,6 +152,10 @@ func TestScoreParts(t *testing.T) {
 			feed(e, []contact{{ms: t0, client: sub(1), server: srv, port: 443}})
 			return find(t, e, srv, 443)
 		}, -1, 0},
+		{"game server port", PartPortRole, func(e *Engine) Candidate {
+			feed(e, []contact{{ms: t0, client: sub(1), server: srv, port: 3074, proto: 17}}) // Xbox Live
+			return find(t, e, srv, 3074)
+		}, -1, 0},
 		{"regular beacon", PartBeacon, func(e *Engine) Candidate {
 			var cs []contact
 			for i := range 100 {

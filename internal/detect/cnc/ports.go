@@ -14,10 +14,15 @@ var roleWeight = map[string]float64{
 	roleService: 0, roleIoT: 0.3, roleRegister: 0.4, roleUnusual: 0.6, roleKnownCnC: 1,
 }
 
+// servicePorts are the ports of services subscribers use every day. They include the online
+// game services of consoles and PCs (Xbox Live 3074, PlayStation Network 3478-3480, Steam 27015,
+// Minecraft 25565): a game server is the textbook look-alike of a C&C server (many subscribers,
+// small packets of alike sizes at a steady pace), so its port must not add to the suspicion.
 var servicePorts = map[uint16]bool{
 	20: true, 21: true, 22: true, 25: true, 53: true, 80: true, 110: true, 123: true, 143: true,
-	443: true, 465: true, 587: true, 853: true, 993: true, 995: true, 1935: true, 3478: true,
-	3479: true, 5222: true, 5223: true, 5228: true, 8080: true, 8443: true, 19302: true,
+	443: true, 465: true, 587: true, 853: true, 993: true, 995: true, 1935: true, 3074: true,
+	3478: true, 3479: true, 3480: true, 5222: true, 5223: true, 5228: true, 8080: true, 8443: true,
+	19302: true, 25565: true, 27015: true,
 }
 
 var iotPorts = map[uint16]bool{1883: true, 8883: true, 5683: true, 5684: true, 5353: true, 1900: true}
