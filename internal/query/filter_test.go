@@ -155,7 +155,9 @@ func TestChooseTier(t *testing.T) {
 		want string
 	}{
 		{"top by address is raw", ChooseTopTier(dims("dst_addr"), nil, rg(now.Add(-time.Hour), now), ret, now), "raw"},
-		{"top by proto over 1h: 1m", ChooseTopTier(dims("proto"), nil, rg(now.Add(-time.Hour).Add(-17*time.Second), now.Add(-17*time.Second)), ret, now), "1m"},
+		{"top by proto over 1h: 1m-narrow", ChooseTopTier(dims("proto"), nil, rg(now.Add(-time.Hour).Add(-17*time.Second), now.Add(-17*time.Second)), ret, now), "1m-narrow"},
+		{"top by src_as over 1h: 1m (not narrow)", ChooseTopTier(dims("src_as"), nil, rg(now.Add(-time.Hour).Add(-17*time.Second), now.Add(-17*time.Second)), ret, now), "1m"},
+		{"top by proto filtered by port over 1h: 1m", ChooseTopTier(dims("proto"), flt("dst_port = 53"), rg(now.Add(-time.Hour).Add(-17*time.Second), now.Add(-17*time.Second)), ret, now), "1m"},
 		{"top by proto over aligned 1h: 1h", ChooseTopTier(dims("proto"), nil, rg(now.Add(-time.Hour), now), ret, now), "1h"},
 		{"top over 15 unaligned minutes: raw", ChooseTopTier(dims("proto"), nil, rg(now.Add(-15*time.Minute-time.Second), now.Add(-time.Second)), ret, now), "raw"},
 		{"top by exporter over 3 days: 1h", ChooseTopTier(dims("exporter"), nil, rg(now.Add(-72*time.Hour-time.Second), now.Add(-time.Second)), ret, now), "1h"},
@@ -165,7 +167,11 @@ func TestChooseTier(t *testing.T) {
 		{"top by dst_port 20 days ago: 1h", ChooseTopTier(dims("dst_port"), nil, rg(now.Add(-20*24*time.Hour-time.Second), now.Add(-time.Second)), ret, now), "1h"},
 		{"top over 60 days: 1h", ChooseTopTier(dims("proto"), nil, rg(now.Add(-60*24*time.Hour-time.Second), now.Add(-time.Second)), ret, now), "1h"},
 		{"top by address 20 days ago: raw (expired)", ChooseTopTier(dims("dst_addr"), nil, rg(now.Add(-20*24*time.Hour), now), ret, now), "raw"},
-		{"series 1m over 24h: 1m", ChooseSeriesTier(nil, nil, time.Minute, rg(now.Add(-24*time.Hour), now), ret, now), "1m"},
+		{"series 1m over 24h: 1m-narrow", ChooseSeriesTier(nil, nil, time.Minute, rg(now.Add(-24*time.Hour), now), ret, now), "1m-narrow"},
+		{"series 1m by proto, filtered by exporter and interfaces: 1m-narrow", ChooseSeriesTier(dims("proto"), flt("exporter = 192.0.2.1 and (in_if = 3 or out_if != 4) and direction = ingress"), time.Minute, rg(now.Add(-24*time.Hour), now), ret, now), "1m-narrow"},
+		{"series 1m by dst_as: 1m", ChooseSeriesTier(dims("dst_as"), nil, time.Minute, rg(now.Add(-24*time.Hour), now), ret, now), "1m"},
+		{"series 1m filtered by src_as: 1m", ChooseSeriesTier(nil, flt("src_as = 64500"), time.Minute, rg(now.Add(-24*time.Hour), now), ret, now), "1m"},
+		{"series 1m 20 days ago: 1m-narrow (retention of 1m)", ChooseSeriesTier(nil, nil, time.Minute, rg(now.Add(-20*24*time.Hour), now.Add(-19*24*time.Hour)), ret, now), "1m-narrow"},
 		{"series 10s: raw", ChooseSeriesTier(nil, nil, 10*time.Second, rg(now.Add(-time.Hour), now), ret, now), "raw"},
 		{"series 15m: 5m", ChooseSeriesTier(dims("proto"), nil, 15*time.Minute, rg(now.Add(-24*time.Hour), now), ret, now), "5m"},
 		{"series 1m 40 days ago: 5m (1m expired)", ChooseSeriesTier(nil, nil, time.Minute, rg(now.Add(-40*24*time.Hour), now), ret, now), "5m"},

@@ -112,6 +112,8 @@ func fieldValue(r *flow.Record, name string) string {
 		return itoa(uint64(r.DstPort))
 	case "in_if":
 		return itoa(uint64(r.InIf))
+	case "src_as":
+		return itoa(uint64(r.SrcAS))
 	}
 	panic(name)
 }
@@ -131,6 +133,8 @@ func fieldNums(r *flow.Record, name string) []uint64 {
 		return []uint64{uint64(r.DstPort)}
 	case "in_if":
 		return []uint64{uint64(r.InIf)}
+	case "src_as":
+		return []uint64{uint64(r.SrcAS)}
 	}
 	panic(name)
 }
@@ -233,7 +237,8 @@ func TestQueriesExact(t *testing.T) {
 		{"top dst_addr by bytes, last hour", query.TopRequest{Range: query.Range{From: hour(-1), To: testNow}, By: mustDims(t, "dst_addr"), Metric: query.Bytes, Limit: 5}, "raw", any, 5},
 		{"top exporter by packets, udp from well-known ports, aligned 2h", query.TopRequest{Range: query.Range{From: hour(-2), To: testNow}, By: mustDims(t, "exporter"), Metric: query.Packets, Limit: 10,
 			Filter: mustFilter(t, "proto = udp and src_port in (53, 11211)")}, "1h", func(r *flow.Record) bool { return r.Proto == 17 && wk(r.SrcPort) }, 3},
-		{"top proto by bps, 90 unaligned minutes", query.TopRequest{Range: query.Range{From: testNow.Add(-90*time.Minute - 17*time.Second), To: testNow.Add(-17 * time.Second)}, By: mustDims(t, "proto"), Metric: query.BPS, Limit: 10}, "1m", any, 3},
+		{"top proto by bps, 90 unaligned minutes", query.TopRequest{Range: query.Range{From: testNow.Add(-90*time.Minute - 17*time.Second), To: testNow.Add(-17 * time.Second)}, By: mustDims(t, "proto"), Metric: query.BPS, Limit: 10}, "1m-narrow", any, 3},
+		{"top src_as by bytes, 90 unaligned minutes", query.TopRequest{Range: query.Range{From: testNow.Add(-90*time.Minute - 17*time.Second), To: testNow.Add(-17 * time.Second)}, By: mustDims(t, "src_as"), Metric: query.Bytes, Limit: 10}, "1m", any, 3},
 		{"top proto,dst_port by flows, last 3h", query.TopRequest{Range: query.Range{From: hour(-3), To: testNow}, By: mustDims(t, "proto,dst_port"), Metric: query.Flows, Limit: 4}, "raw", any, 4},
 		{"top src_addr to an IPv6 multicast group", query.TopRequest{Range: query.Range{From: hour(-3), To: testNow}, By: mustDims(t, "src_addr"), Metric: query.Bytes, Limit: 3,
 			Filter: mustFilter(t, "dst_addr = ff02::1 or dst_addr in 203.0.113.8/30")}, "raw",
