@@ -156,11 +156,28 @@ func TestRollupsLagging(t *testing.T) {
 		_ = os.Remove(f)
 	}
 	merged := check("merged")
+	// a store of a version without the narrow tier: its 1-minute hours are merged, and the
+	// narrow tier is summed from the merged files at the first pass; until then the 1-minute
+	// tier answers for it
+	if err := os.RemoveAll(filepath.Join(cfg.Dir, "1m-narrow")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := complete(cfg.Dir, query.Tier1mNarrow, hour(-3), testNow); err != nil || !got.Equal(hour(-3)) {
+		t.Errorf("1m-narrow without files: complete until %s (%v), want the range's start", got, err)
+	}
+	upgraded := check("narrow tier missing")
+	if err := s.rollUp(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := complete(cfg.Dir, query.Tier1mNarrow, hour(-3), testNow); err != nil || !got.Equal(testNow) {
+		t.Errorf("1m-narrow summed from merged files: complete until %s (%v), want the range's end", got, err)
+	}
+	rebuilt := check("narrow tier summed from merged 1-minute files")
 	for i := range caught {
 		if caught[i].Tier != lagging[i].Tier || caught[i].Tier != crashed[i].Tier {
 			t.Errorf("series %d: tier %s lagging, %s crashed, %s caught up", i, lagging[i].Tier, crashed[i].Tier, caught[i].Tier)
 		}
-		for _, other := range []*query.SeriesResult{lagging[i], crashed[i], merged[i]} {
+		for _, other := range []*query.SeriesResult{lagging[i], crashed[i], merged[i], upgraded[i], rebuilt[i]} {
 			if !reflect.DeepEqual(other.Series, caught[i].Series) {
 				t.Errorf("series %d (tier %s) differs from the answer once caught up", i, caught[i].Tier)
 			}

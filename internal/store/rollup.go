@@ -164,7 +164,14 @@ func (s *Store) rollUp() error {
 				}
 				marks[name] = mark
 			}
-			files, err := chunksAbove(p.dir, mark, math.MaxInt64)
+			var files []chunkFile
+			if mark < 0 {
+				// nothing summed yet: every live file, merged ones too (a tier added by a
+				// later version, Tier1mNarrow, is thus built for the hours already merged)
+				files, err = liveFiles(p.dir)
+			} else {
+				files, err = chunksAbove(p.dir, mark, math.MaxInt64)
+			}
 			if err != nil {
 				return err
 			}
@@ -223,6 +230,24 @@ func chunksAbove(dir string, from, to int64) ([]chunkFile, error) {
 	for _, e := range ents {
 		if k, seq, ok := parseSeq(e.Name()); ok && k == 'c' && seq > from && seq <= to {
 			out = append(out, chunkFile{filepath.Join(dir, e.Name()), seq})
+		}
+	}
+	return out, nil
+}
+
+// liveFiles lists the live files of the partition in dir (its merged file and newer chunks).
+func liveFiles(dir string) ([]chunkFile, error) {
+	pf, err := listPartition(dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []chunkFile
+	for _, f := range pf.live {
+		if _, seq, ok := parseSeq(filepath.Base(f)); ok {
+			out = append(out, chunkFile{f, seq})
 		}
 	}
 	return out, nil
