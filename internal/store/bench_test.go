@@ -865,3 +865,123 @@ func BenchmarkSeriesDay(b *testing.B) {
 		})
 	}
 }
+
+// benchHourStore builds (or finds in YOCHO_BENCH_DIR) a store of one hour of fresh generator
+// flows at the density of YOCHO_BENCH_FLOWS a day, the hour before benchNow, closed and merged
+// as the compactor merges it (sorted raw, roll-ups, heavy hitters).
+func benchHourStore(b *testing.B) (dir string, n int) {
+	n = benchFlows() / 24
+	if root := os.Getenv("YOCHO_BENCH_DIR"); root != "" {
+		dir = filepath.Join(root, fmt.Sprintf("hour-%d", benchFlows()))
+		if _, err := os.Stat(filepath.Join(dir, "complete")); err == nil {
+			if err := upgradeBenchStore(dir); err != nil {
+				b.Fatal(err)
+			}
+			return dir, n
+		}
+		_ = os.RemoveAll(dir)
+	} else {
+		dir = b.TempDir()
+	}
+	cfg := DefaultConfig()
+	cfg.Dir = dir
+	s, err := New(cfg, prometheus.NewRegistry(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.now = func() time.Time { return benchNow.Add(time.Hour) }
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if s.w, err = openWriter(cfg, &s.pool, 1); err != nil {
+		b.Fatal(err)
+	}
+	defer s.w.close()
+	g := newGenerator(genConfig{Flows: n, StartMs: benchNow.Add(-time.Hour).UnixMilli(), SpanMs: 3600_000, Seed: 7, Exporters: 8, Hosts: 200_000})
+	batch := flow.NewBatch(flow.DefaultBatchSize)
+	for g.batch(batch, flow.DefaultBatchSize) {
+		s.w.appendBatch(batch)
+		if s.w.nrows >= cfg.FlushRows {
+			if err := s.w.flush(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := s.w.flush(); err != nil {
+		b.Fatal(err)
+	}
+	sup, err := s.Compact(true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, f := range sup {
+		_ = os.Remove(f)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "complete"), nil, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return dir, n
+}
+
+// BenchmarkFilteredTopHour times the filtered top-10 of BenchmarkQueries (sources by bytes to
+// 198.18.0.0/16 over UDP, the last hour) on one hour of fresh flows at the density of
+// YOCHO_BENCH_FLOWS a day (benchHourStore), and logs DuckDB's profile of it.
+func BenchmarkFilteredTopHour(b *testing.B) {
+	dir, n := benchHourStore(b)
+	rd, err := OpenReader(dir, DefaultRetention())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rd.Close()
+	rd.now = func() time.Time { return benchNow }
+	flt, _ := query.ParseFilter("dst_addr in 198.18.0.0/16 and proto = udp")
+	req := query.TopRequest{Range: query.Range{From: benchNow.Add(-time.Hour), To: benchNow}, By: mustDimsB("src_addr"),
+		Metric: query.Bytes, Limit: 10, Filter: flt}
+	c0 := cpuTime()
+	b.ResetTimer()
+	var tier string
+	for range b.N {
+		r, err := rd.Top(context.Background(), req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tier = r.Tier
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/query")
+	b.ReportMetric(float64((cpuTime()-c0).Microseconds())/1000/float64(b.N), "cpu-ms/query")
+	files, _ := filesFor(dir, query.TierRaw, req.From, req.To)
+	var groups int64
+	_ = rd.db.QueryRow("SELECT count(DISTINCT row_group_id) FROM parquet_metadata(" + sqlFileList(files) + ")").Scan(&groups)
+	var size int64
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil {
+			size += st.Size()
+		}
+	}
+	b.Logf("tier %s, %d flows in the hour, %d raw files, %d row groups, %.2f B/flow", tier, n, len(files), groups, float64(size)/float64(n))
+	if os.Getenv("YOCHO_BENCH_EXPLAIN") != "" {
+		// row groups whose min/max statistics let the scan skip them for the filter's prefix
+		var skippable int64
+		_ = rd.db.QueryRow(`SELECT count(*) FROM (SELECT row_group_id, max(CASE WHEN path_in_schema = 'dst_addr_hi' THEN stats_min_value::UBIGINT END) AS hmin,
+			max(CASE WHEN path_in_schema = 'dst_addr_hi' THEN stats_max_value::UBIGINT END) AS hmax,
+			max(CASE WHEN path_in_schema = 'dst_addr_lo' THEN stats_min_value::UBIGINT END) AS lmin,
+			max(CASE WHEN path_in_schema = 'dst_addr_lo' THEN stats_max_value::UBIGINT END) AS lmax
+			FROM parquet_metadata(` + sqlFileList(files) + `) GROUP BY ALL)
+			WHERE hmin > 0 OR (hmax = 0 AND (lmax < 281474004811776 OR lmin > 281474004877311))`).Scan(&skippable)
+		b.Logf("row groups the statistics rule out for dst_addr in 198.18.0.0/16: %d of %d", skippable, groups)
+		cond, args := flt.SQL()
+		q := fmt.Sprintf("EXPLAIN ANALYZE SELECT src_addr_hi, src_addr_lo, sum(bytes) AS b FROM %s WHERE time_ms >= ? AND time_ms < ? AND %s GROUP BY ALL ORDER BY b DESC LIMIT 10",
+			rawView("read_parquet("+sqlFileList(files)+")"), cond)
+		rows, err := rd.db.Query(q, bind(append([]any{req.From.UnixMilli(), req.To.UnixMilli()}, args...))...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for rows.Next() {
+			var k, v string
+			_ = rows.Scan(&k, &v)
+			b.Log(v)
+		}
+		rows.Close()
+	}
+}
