@@ -35,8 +35,8 @@ var (
 // 1-minute tier keeps AS numbers and ports too, so it has nearly as many rows as there are flows
 // at high rates; this one has as many rows a minute as there are combinations of exporters,
 // interfaces, protocols and directions, whatever the flow rate. It is summed from the 1-minute
-// tier, kept as long as it (retention "1m"), and answers in its place when a request reads only
-// NarrowFields (ChooseTopTier, ChooseSeriesTier).
+// tier, kept as long as it (retention "1m"), and answers in place of the roll-up tiers when a
+// request reads only NarrowFields (narrowed).
 var Tier1mNarrow = Tier{Name: "1m-narrow", Bucket: time.Minute, Partition: time.Hour, RetentionOf: "1m"}
 
 // NarrowFields are the fields Tier1mNarrow keeps.
@@ -65,9 +65,15 @@ func narrowFits(by []Field, f *Filter) bool {
 	return true
 }
 
-// narrowed is t, or Tier1mNarrow in place of Tier1m when the request reads only its fields.
-func narrowed(t Tier, by []Field, f *Filter) Tier {
-	if t == Tier1m && narrowFits(by, f) {
+// narrowed is t, or Tier1mNarrow in place of a roll-up tier when the request reads only its
+// fields and it still holds the start of the range. In place of the 5-minute and hourly tiers
+// too: they group by AS numbers and ports, and at high rates have more rows for a range than
+// the narrow tier's minutes (measured at 30 M flows a day, a 24 h series by protocol: 5m 2.2-2.5 s,
+// 1h 0.57-0.87 s, 1m-narrow 0.23-0.25 s; docs/benchmarks.md, fifth pass). Any bucket of theirs
+// is a whole number of minutes, and a top-N range they answer is aligned to minutes or spans
+// more than 30 of them, so the narrow tier answers as closely.
+func narrowed(t Tier, by []Field, f *Filter, ret Retention, from, now time.Time) Tier {
+	if t.Bucket > 0 && narrowFits(by, f) && ret.covers(Tier1mNarrow, from, now) {
 		return Tier1mNarrow
 	}
 	return t
@@ -91,7 +97,7 @@ const minTopBuckets = 30
 // ChooseTopTier picks the coarsest tier that keeps every field the request reads and answers its
 // range closely enough: either the range is aligned to the tier's buckets or it spans at least 30
 // of them. Among those it prefers tiers whose retention still covers the start of the range.
-// Tier1mNarrow answers in place of Tier1m when it keeps every field read.
+// Tier1mNarrow answers in place of a roll-up tier when it keeps every field read (narrowed).
 func ChooseTopTier(by []Field, f *Filter, r Range, ret Retention, now time.Time) Tier {
 	if !rollupFields(by, f, ret, r.From, now) {
 		return TierRaw
@@ -99,17 +105,17 @@ func ChooseTopTier(by []Field, f *Filter, r Range, ret Retention, now time.Time)
 	return narrowed(choose(ret, r.From, now, func(t Tier) bool {
 		aligned := r.From.Truncate(t.Bucket).Equal(r.From) && r.To.Truncate(t.Bucket).Equal(r.To)
 		return aligned || r.Duration() >= minTopBuckets*t.Bucket
-	}), by, f)
+	}), by, f, ret, r.From, now)
 }
 
 // ChooseSeriesTier picks the coarsest tier that keeps every field the request reads and whose
 // bucket divides the series' bucket, preferring tiers whose retention covers the range.
-// Tier1mNarrow answers in place of Tier1m when it keeps every field read.
+// Tier1mNarrow answers in place of a roll-up tier when it keeps every field read (narrowed).
 func ChooseSeriesTier(by []Field, f *Filter, bucket time.Duration, r Range, ret Retention, now time.Time) Tier {
 	if !rollupFields(by, f, ret, r.From, now) {
 		return TierRaw
 	}
-	return narrowed(choose(ret, r.From, now, func(t Tier) bool { return bucket%t.Bucket == 0 }), by, f)
+	return narrowed(choose(ret, r.From, now, func(t Tier) bool { return bucket%t.Bucket == 0 }), by, f, ret, r.From, now)
 }
 
 // choose returns the coarsest roll-up tier that fits and covers from; else the coarsest fitting

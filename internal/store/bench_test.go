@@ -365,6 +365,20 @@ func BenchmarkQueries(b *testing.B) {
 			}
 			return r.Tier, nil
 		}},
+		{"series-24h-15m-by-proto", func() (string, error) {
+			r, err := rd.Series(ctx, query.SeriesRequest{Range: day, By: mustDimsB("proto"), Metric: query.BPS, Bucket: 15 * time.Minute, Limit: 5})
+			if err != nil {
+				return "", err
+			}
+			return r.Tier, nil
+		}},
+		{"series-24h-1h-by-proto", func() (string, error) {
+			r, err := rd.Series(ctx, query.SeriesRequest{Range: day, By: mustDimsB("proto"), Metric: query.BPS, Bucket: time.Hour, Limit: 5})
+			if err != nil {
+				return "", err
+			}
+			return r.Tier, nil
+		}},
 		{"top10-src-filtered-last-hour", func() (string, error) {
 			r, err := rd.Top(ctx, query.TopRequest{Range: query.Range{From: benchNow.Add(-time.Hour), To: benchNow}, By: mustDimsB("src_addr"),
 				Metric: query.Bytes, Limit: 10, Filter: flt})

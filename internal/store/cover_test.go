@@ -78,7 +78,8 @@ func TestRollupsLagging(t *testing.T) {
 	}{
 		{"1m-narrow: top proto, 90 unaligned minutes", query.TopRequest{Range: query.Range{From: testNow.Add(-90*time.Minute - 17*time.Second), To: testNow.Add(-17 * time.Second)}, By: mustDims(t, "proto"), Metric: query.Bytes, Limit: 10}, "1m-narrow", any},
 		{"1m: top src_as, 90 unaligned minutes", query.TopRequest{Range: query.Range{From: testNow.Add(-90*time.Minute - 17*time.Second), To: testNow.Add(-17 * time.Second)}, By: mustDims(t, "src_as"), Metric: query.Flows, Limit: 10}, "1m", any},
-		{"1h: top exporter, aligned 3h", query.TopRequest{Range: query.Range{From: hour(-3), To: testNow}, By: mustDims(t, "exporter"), Metric: query.Packets, Limit: 10}, "1h", any},
+		{"1h: top src_as, aligned 3h", query.TopRequest{Range: query.Range{From: hour(-3), To: testNow}, By: mustDims(t, "src_as"), Metric: query.Packets, Limit: 10}, "1h", any},
+		{"1m-narrow: top exporter, aligned 3h", query.TopRequest{Range: query.Range{From: hour(-3), To: testNow}, By: mustDims(t, "exporter"), Metric: query.Packets, Limit: 10}, "1m-narrow", any},
 		{"5m: top in_if from well-known ports, 5 unaligned hours", query.TopRequest{Range: query.Range{From: hour(-5).Add(time.Second), To: testNow.Add(time.Second)}, By: mustDims(t, "in_if"), Metric: query.Flows, Limit: 10,
 			Filter: mustFilter(t, "src_port in (53, 11211)")}, "5m", wk},
 	}
