@@ -13,8 +13,8 @@ type Tier struct {
 	RetentionOf string
 }
 
-// retentionName is the key of the tier's retention in a Retention.
-func (t Tier) retentionName() string {
+// RetentionName is the key of the tier's retention in a Retention.
+func (t Tier) RetentionName() string {
 	if t.RetentionOf != "" {
 		return t.RetentionOf
 	}
@@ -85,7 +85,7 @@ type Retention map[string]time.Duration
 
 // covers reports whether tier t still holds data from instant from.
 func (r Retention) covers(t Tier, from, now time.Time) bool {
-	d := r[t.retentionName()]
+	d := r[t.RetentionName()]
 	return d <= 0 || !from.Before(now.Add(-d))
 }
 

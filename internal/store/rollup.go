@@ -61,14 +61,6 @@ func storedTiers() []query.Tier {
 	return append(append([]query.Tier{}, query.Tiers...), query.Tier1mNarrow)
 }
 
-// retentionOf is how long tier t keeps data under retention ret (0: forever).
-func retentionOf(ret query.Retention, t query.Tier) time.Duration {
-	if t.RetentionOf != "" {
-		return ret[t.RetentionOf]
-	}
-	return ret[t.Name]
-}
-
 // wellKnownSQL is an SQL condition true when column col holds a well-known port
 // (query.WellKnownPort): the ports the roll-ups keep.
 func wellKnownSQL(col string) string {
@@ -204,7 +196,7 @@ func (s *Store) rollUp() error {
 // expired tells whether the partition of tier t starting at start is past its retention: it is
 // not brought back.
 func (s *Store) expired(t query.Tier, start time.Time) bool {
-	keep := retentionOf(s.cfg.Retention, t)
+	keep := s.cfg.Retention[t.RetentionName()]
 	return keep > 0 && start.Add(t.Partition).Before(s.now().Add(-keep))
 }
 

@@ -367,7 +367,7 @@ func (s *Store) ApplyRetention() error {
 	now := s.now()
 	var errs []error
 	for _, t := range allTiers() {
-		keep := retentionOf(s.cfg.Retention, t)
+		keep := s.cfg.Retention[t.RetentionName()]
 		if strings.HasPrefix(t.Name, "hh-") { // heavy hitters: as long as raw
 			keep = s.cfg.Retention[query.TierRaw.Name]
 		}
