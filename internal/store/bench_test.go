@@ -883,13 +883,22 @@ func BenchmarkSeriesDay(b *testing.B) {
 // benchHourStore builds (or finds in YOCHO_BENCH_DIR) a store of one hour of fresh generator
 // flows at the density of YOCHO_BENCH_FLOWS a day, the hour before benchNow, closed and merged
 // as the compactor merges it (sorted raw, roll-ups, heavy hitters).
-func benchHourStore(b *testing.B) (dir string, n int) {
+//
+// open leaves the hour open instead, a minute before its end, as the compactor leaves it: chunks
+// of a 60th of the hour merged every MergeChunks chunks into one unsorted o- file (ZSTD 1).
+func benchHourStore(b *testing.B, open bool) (dir string, n int) {
 	n = benchFlows() / 24
+	kind := "hour"
+	if open {
+		kind = "open-hour"
+	}
 	if root := os.Getenv("YOCHO_BENCH_DIR"); root != "" {
-		dir = filepath.Join(root, fmt.Sprintf("hour-%d", benchFlows()))
+		dir = filepath.Join(root, fmt.Sprintf("%s-%d", kind, benchFlows()))
 		if _, err := os.Stat(filepath.Join(dir, "complete")); err == nil {
-			if err := upgradeBenchStore(dir); err != nil {
-				b.Fatal(err)
+			if !open { // an upgrade would close the open hour
+				if err := upgradeBenchStore(dir); err != nil {
+					b.Fatal(err)
+				}
 			}
 			return dir, n
 		}
@@ -904,6 +913,11 @@ func benchHourStore(b *testing.B) (dir string, n int) {
 		b.Fatal(err)
 	}
 	s.now = func() time.Time { return benchNow.Add(time.Hour) }
+	if open {
+		s.now = func() time.Time { return benchNow.Add(-time.Minute) }
+		cfg.FlushRows = n/60 + 1
+		s.cfg = cfg
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.Fatal(err)
 	}
@@ -919,12 +933,21 @@ func benchHourStore(b *testing.B) (dir string, n int) {
 			if err := s.w.flush(); err != nil {
 				b.Fatal(err)
 			}
+			if open {
+				sup, err := s.Compact(false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, f := range sup {
+					_ = os.Remove(f)
+				}
+			}
 		}
 	}
 	if err := s.w.flush(); err != nil {
 		b.Fatal(err)
 	}
-	sup, err := s.Compact(true)
+	sup, err := s.Compact(!open)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -939,9 +962,15 @@ func benchHourStore(b *testing.B) (dir string, n int) {
 
 // BenchmarkFilteredTopHour times the filtered top-10 of BenchmarkQueries (sources by bytes to
 // 198.18.0.0/16 over UDP, the last hour) on one hour of fresh flows at the density of
-// YOCHO_BENCH_FLOWS a day (benchHourStore), and logs DuckDB's profile of it.
+// YOCHO_BENCH_FLOWS a day (benchHourStore), closed and merged or still open, and logs DuckDB's
+// profile of it.
 func BenchmarkFilteredTopHour(b *testing.B) {
-	dir, n := benchHourStore(b)
+	b.Run("closed", func(b *testing.B) { benchFilteredTopHour(b, false) })
+	b.Run("open", func(b *testing.B) { benchFilteredTopHour(b, true) })
+}
+
+func benchFilteredTopHour(b *testing.B, open bool) {
+	dir, n := benchHourStore(b, open)
 	rd, err := OpenReader(dir, DefaultRetention())
 	if err != nil {
 		b.Fatal(err)
