@@ -79,7 +79,7 @@ func TestQueryCommand(t *testing.T) {
 		t.Errorf("top via server: %d %q %s", code, out, errs)
 	}
 	code, out, errs = runQ("series", "--server", hs.URL, "--since", "1h", "--bucket", "10m", "--metric", "flows")
-	if code != 0 || !strings.Contains(out, "# tier 5m") || !strings.Contains(out, "time") {
+	if code != 0 || !strings.Contains(out, "# tier 1m-narrow") || !strings.Contains(out, "time") {
 		t.Errorf("series via server: %d %s %s", code, out, errs)
 	}
 	code, _, errs = runQ("top", "--server", hs.URL, "--filter", "dst in 10.0.0.0/8")

@@ -249,6 +249,7 @@ func benchStore(b *testing.B) string {
 		}
 		storeDir = filepath.Join(storeDir, fmt.Sprintf("store-%d", n))
 		if _, err := os.Stat(filepath.Join(storeDir, "complete")); err == nil {
+			storeErr = upgradeBenchStore(storeDir)
 			return
 		}
 		_ = os.RemoveAll(storeDir)
@@ -298,6 +299,36 @@ func benchStore(b *testing.B) string {
 	return storeDir
 }
 
+// upgradeBenchStore brings a benchmark store built by an earlier version up to date: tiers
+// added since (Tier1mNarrow) are summed from the merged files, and merged.
+func upgradeBenchStore(dir string) error {
+	cfg := DefaultConfig()
+	cfg.Dir = dir
+	cfg.Threads = 2
+	s, err := New(cfg, prometheus.NewRegistry(), nil)
+	if err != nil {
+		return err
+	}
+	s.now = func() time.Time { return benchNow.Add(time.Hour) }
+	seq, err := recoverDir(dir)
+	if err != nil {
+		return err
+	}
+	if s.w, err = openWriter(s.cfg, &s.pool, seq+1); err != nil {
+		return err
+	}
+	defer s.w.close()
+	t0 := time.Now()
+	sup, err := s.Compact(true)
+	for _, f := range sup {
+		_ = os.Remove(f)
+	}
+	if len(sup) > 0 {
+		fmt.Fprintf(os.Stderr, "bench store %s brought up to date in %s\n", dir, time.Since(t0))
+	}
+	return err
+}
+
 // BenchmarkQueries times the three queries of the issue on the merged day.
 func BenchmarkQueries(b *testing.B) {
 	dir := benchStore(b)
@@ -329,6 +360,20 @@ func BenchmarkQueries(b *testing.B) {
 		}},
 		{"series-24h-1m-by-proto", func() (string, error) {
 			r, err := rd.Series(ctx, query.SeriesRequest{Range: day, By: mustDimsB("proto"), Metric: query.BPS, Bucket: time.Minute, Limit: 5})
+			if err != nil {
+				return "", err
+			}
+			return r.Tier, nil
+		}},
+		{"series-24h-15m-by-proto", func() (string, error) {
+			r, err := rd.Series(ctx, query.SeriesRequest{Range: day, By: mustDimsB("proto"), Metric: query.BPS, Bucket: 15 * time.Minute, Limit: 5})
+			if err != nil {
+				return "", err
+			}
+			return r.Tier, nil
+		}},
+		{"series-24h-1h-by-proto", func() (string, error) {
+			r, err := rd.Series(ctx, query.SeriesRequest{Range: day, By: mustDimsB("proto"), Metric: query.BPS, Bucket: time.Hour, Limit: 5})
 			if err != nil {
 				return "", err
 			}
@@ -725,4 +770,261 @@ func (e *v9Encoder) flush() []byte {
 	e.buf = p
 	e.v4, e.v6, e.n4, e.n6 = e.v4[:0], e.v6[:0], 0, 0
 	return p
+}
+
+// BenchmarkSeriesDay times the 24 h series at 1-minute buckets (bps, and bps stacked by
+// protocol) on a day of the narrow 1-minute tier at the density of YOCHO_BENCH_FLOWS flows a
+// day, without storing that day: one hour of fresh generator flows at that density is summed
+// into the roll-ups, and its narrow partition is copied to the 23 hours before it (times
+// shifted). The narrow tier's rows grow with the combinations of exporters, interfaces,
+// protocols and directions seen in a minute, not with the flows; the log gives them.
+func BenchmarkSeriesDay(b *testing.B) {
+	n := benchFlows() / 24
+	dir := b.TempDir()
+	cfg := DefaultConfig()
+	cfg.Dir = dir
+	s, err := New(cfg, prometheus.NewRegistry(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	last := benchNow.Add(-time.Hour)
+	s.now = func() time.Time { return benchNow.Add(time.Hour) }
+	if s.w, err = openWriter(cfg, &s.pool, 1); err != nil {
+		b.Fatal(err)
+	}
+	defer s.w.close()
+	g := newGenerator(genConfig{Flows: n, StartMs: last.UnixMilli(), SpanMs: 3600_000, Seed: 7, Exporters: 8, Hosts: 200_000})
+	batch := flow.NewBatch(flow.DefaultBatchSize)
+	for g.batch(batch, flow.DefaultBatchSize) {
+		s.w.appendBatch(batch)
+		if s.w.nrows >= cfg.FlushRows {
+			if err := s.w.flush(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := s.w.flush(); err != nil {
+		b.Fatal(err)
+	}
+	c0, t0 := cpuTime(), time.Now()
+	if err := s.rollUp(); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%d flows in the hour summed into the roll-ups in %s (%s cpu)", n, time.Since(t0).Round(time.Millisecond), (cpuTime() - c0).Round(time.Millisecond))
+	if _, err := s.Compact(true); err != nil {
+		b.Fatal(err)
+	}
+	rd, err := OpenReader(dir, DefaultRetention())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rd.Close()
+	rd.now = func() time.Time { return benchNow }
+	count := func(t query.Tier) int64 {
+		files, err := filesFor(dir, t, last, benchNow)
+		if err != nil || len(files) != 1 {
+			b.Fatalf("%s files: %v, %v", t.Name, files, err)
+		}
+		var rows int64
+		if err := rd.db.QueryRow("SELECT count(*) FROM read_parquet(" + sqlFileList(files) + ")").Scan(&rows); err != nil {
+			b.Fatal(err)
+		}
+		return rows
+	}
+	b.Logf("rows in the hour: 1m %d, 1m-narrow %d", count(query.Tier1m), count(query.Tier1mNarrow))
+	src, err := filesFor(dir, query.Tier1mNarrow, last, benchNow)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for h := 1; h < 24; h++ {
+		p := last.Add(-time.Duration(h) * time.Hour)
+		pdir := filepath.Join(dir, query.Tier1mNarrow.Name, partitionName(query.Tier1mNarrow, p))
+		if err := os.MkdirAll(pdir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		cols := []string{fmt.Sprintf("time_ms - %d AS time_ms", int64(h)*3600_000)}
+		for _, c := range narrowColumns[1:] {
+			cols = append(cols, c.name)
+		}
+		q := "SELECT " + strings.Join(cols, ", ") + " FROM read_parquet(" + sqlFileList(src) + ")"
+		if err := copyPublish(s.w.mconn, q, filepath.Join(pdir, fileName('m', 1))+".tmp", copyOpts); err != nil {
+			b.Fatal(err)
+		}
+	}
+	du, _ := DiskUsage(dir)
+	b.Logf("narrow tier of the day: %d bytes", du[query.Tier1mNarrow.Name])
+	day := query.Range{From: benchNow.Add(-24 * time.Hour), To: benchNow}
+	for _, q := range []struct {
+		name string
+		req  query.SeriesRequest
+	}{
+		{"bps", query.SeriesRequest{Range: day, Metric: query.BPS, Bucket: time.Minute}},
+		{"bps-by-proto", query.SeriesRequest{Range: day, By: mustDimsB("proto"), Metric: query.BPS, Bucket: time.Minute, Limit: 5}},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			var tier string
+			c0 := cpuTime()
+			for range b.N {
+				r, err := rd.Series(context.Background(), q.req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				tier = r.Tier
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/query")
+			b.ReportMetric(float64((cpuTime()-c0).Milliseconds())/float64(b.N), "cpu-ms/query")
+			if tier != query.Tier1mNarrow.Name {
+				b.Fatalf("tier %s", tier)
+			}
+		})
+	}
+}
+
+// benchHourStore builds (or finds in YOCHO_BENCH_DIR) a store of one hour of fresh generator
+// flows at the density of YOCHO_BENCH_FLOWS a day, the hour before benchNow, closed and merged
+// as the compactor merges it (sorted raw, roll-ups, heavy hitters).
+//
+// open leaves the hour open instead, a minute before its end, as the compactor leaves it: chunks
+// of a 60th of the hour merged every MergeChunks chunks into one unsorted o- file (ZSTD 1).
+func benchHourStore(b *testing.B, open bool) (dir string, n int) {
+	n = benchFlows() / 24
+	kind := "hour"
+	if open {
+		kind = "open-hour"
+	}
+	if root := os.Getenv("YOCHO_BENCH_DIR"); root != "" {
+		dir = filepath.Join(root, fmt.Sprintf("%s-%d", kind, benchFlows()))
+		if _, err := os.Stat(filepath.Join(dir, "complete")); err == nil {
+			if !open { // an upgrade would close the open hour
+				if err := upgradeBenchStore(dir); err != nil {
+					b.Fatal(err)
+				}
+			}
+			return dir, n
+		}
+		_ = os.RemoveAll(dir)
+	} else {
+		dir = b.TempDir()
+	}
+	cfg := DefaultConfig()
+	cfg.Dir = dir
+	s, err := New(cfg, prometheus.NewRegistry(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.now = func() time.Time { return benchNow.Add(time.Hour) }
+	if open {
+		s.now = func() time.Time { return benchNow.Add(-time.Minute) }
+		cfg.FlushRows = n/60 + 1
+		s.cfg = cfg
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if s.w, err = openWriter(cfg, &s.pool, 1); err != nil {
+		b.Fatal(err)
+	}
+	defer s.w.close()
+	g := newGenerator(genConfig{Flows: n, StartMs: benchNow.Add(-time.Hour).UnixMilli(), SpanMs: 3600_000, Seed: 7, Exporters: 8, Hosts: 200_000})
+	batch := flow.NewBatch(flow.DefaultBatchSize)
+	for g.batch(batch, flow.DefaultBatchSize) {
+		s.w.appendBatch(batch)
+		if s.w.nrows >= cfg.FlushRows {
+			if err := s.w.flush(); err != nil {
+				b.Fatal(err)
+			}
+			if open {
+				sup, err := s.Compact(false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, f := range sup {
+					_ = os.Remove(f)
+				}
+			}
+		}
+	}
+	if err := s.w.flush(); err != nil {
+		b.Fatal(err)
+	}
+	sup, err := s.Compact(!open)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, f := range sup {
+		_ = os.Remove(f)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "complete"), nil, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return dir, n
+}
+
+// BenchmarkFilteredTopHour times the filtered top-10 of BenchmarkQueries (sources by bytes to
+// 198.18.0.0/16 over UDP, the last hour) on one hour of fresh flows at the density of
+// YOCHO_BENCH_FLOWS a day (benchHourStore), closed and merged or still open, and logs DuckDB's
+// profile of it.
+func BenchmarkFilteredTopHour(b *testing.B) {
+	b.Run("closed", func(b *testing.B) { benchFilteredTopHour(b, false) })
+	b.Run("open", func(b *testing.B) { benchFilteredTopHour(b, true) })
+}
+
+func benchFilteredTopHour(b *testing.B, open bool) {
+	dir, n := benchHourStore(b, open)
+	rd, err := OpenReader(dir, DefaultRetention())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rd.Close()
+	rd.now = func() time.Time { return benchNow }
+	flt, _ := query.ParseFilter("dst_addr in 198.18.0.0/16 and proto = udp")
+	req := query.TopRequest{Range: query.Range{From: benchNow.Add(-time.Hour), To: benchNow}, By: mustDimsB("src_addr"),
+		Metric: query.Bytes, Limit: 10, Filter: flt}
+	c0 := cpuTime()
+	b.ResetTimer()
+	var tier string
+	for range b.N {
+		r, err := rd.Top(context.Background(), req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tier = r.Tier
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/query")
+	b.ReportMetric(float64((cpuTime()-c0).Microseconds())/1000/float64(b.N), "cpu-ms/query")
+	files, _ := filesFor(dir, query.TierRaw, req.From, req.To)
+	var groups int64
+	_ = rd.db.QueryRow("SELECT count(DISTINCT row_group_id) FROM parquet_metadata(" + sqlFileList(files) + ")").Scan(&groups)
+	var size int64
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil {
+			size += st.Size()
+		}
+	}
+	b.Logf("tier %s, %d flows in the hour, %d raw files, %d row groups, %.2f B/flow", tier, n, len(files), groups, float64(size)/float64(n))
+	if os.Getenv("YOCHO_BENCH_EXPLAIN") != "" {
+		// row groups whose min/max statistics let the scan skip them for the filter's prefix
+		var skippable int64
+		_ = rd.db.QueryRow(`SELECT count(*) FROM (SELECT row_group_id, max(CASE WHEN path_in_schema = 'dst_addr_hi' THEN stats_min_value::UBIGINT END) AS hmin,
+			max(CASE WHEN path_in_schema = 'dst_addr_hi' THEN stats_max_value::UBIGINT END) AS hmax,
+			max(CASE WHEN path_in_schema = 'dst_addr_lo' THEN stats_min_value::UBIGINT END) AS lmin,
+			max(CASE WHEN path_in_schema = 'dst_addr_lo' THEN stats_max_value::UBIGINT END) AS lmax
+			FROM parquet_metadata(` + sqlFileList(files) + `) GROUP BY ALL)
+			WHERE hmin > 0 OR (hmax = 0 AND (lmax < 281474004811776 OR lmin > 281474004877311))`).Scan(&skippable)
+		b.Logf("row groups the statistics rule out for dst_addr in 198.18.0.0/16: %d of %d", skippable, groups)
+		cond, args := flt.SQL()
+		q := fmt.Sprintf("EXPLAIN ANALYZE SELECT src_addr_hi, src_addr_lo, sum(bytes) AS b FROM %s WHERE time_ms >= ? AND time_ms < ? AND %s GROUP BY ALL ORDER BY b DESC LIMIT 10",
+			rawView("read_parquet("+sqlFileList(files)+")"), cond)
+		rows, err := rd.db.Query(q, bind(append([]any{req.From.UnixMilli(), req.To.UnixMilli()}, args...))...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for rows.Next() {
+			var k, v string
+			_ = rows.Scan(&k, &v)
+			b.Log(v)
+		}
+		rows.Close()
+	}
 }

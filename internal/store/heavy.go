@@ -32,9 +32,9 @@ func heavyTier(f string) query.Tier {
 	return query.Tier{Name: "hh-" + f, Bucket: time.Hour, Partition: time.Hour}
 }
 
-// allTiers are the tiers on disk: query.Tiers and the heavy hitters.
+// allTiers are the tiers on disk: storedTiers and the heavy hitters.
 func allTiers() []query.Tier {
-	out := append([]query.Tier{}, query.Tiers...)
+	out := storedTiers()
 	for _, f := range query.HeavyHitterFields {
 		out = append(out, heavyTier(f))
 	}

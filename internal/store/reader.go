@@ -49,23 +49,21 @@ func bind(args []any) []any {
 	return args
 }
 
-// queryFiles runs the query built from the files of tier t over [from, to). When a file vanished
-// between listing and reading (merged and deleted meanwhile), it lists again and retries once.
+// queryFiles runs the query built from the files of tier t over [from, to); a roll-up tier
+// that does not hold the whole range yet is made up for by finer tiers (segments). When a file
+// vanished between listing and reading (merged and deleted meanwhile), it lists again and
+// retries once.
 func (r *Reader) queryFiles(ctx context.Context, t query.Tier, from, to time.Time,
 	build func(src string) (string, []any), scan func(*sql.Rows) error) error {
 	for attempt := 0; ; attempt++ {
-		files, err := filesFor(r.dir, t, from, to)
+		segs, err := segments(r.dir, t, from, to)
 		if err != nil {
-			return fmt.Errorf("store: listing %s files: %w", t.Name, err)
+			return fmt.Errorf("store: tier %s: %w", t.Name, err)
 		}
-		if len(files) == 0 {
+		if len(segs) == 0 {
 			return nil
 		}
-		src := "read_parquet(" + sqlFileList(files) + ")"
-		if t.Name == query.TierRaw.Name {
-			src = rawView(src)
-		}
-		q, args := build(src)
+		q, args := build(segmentsSource(t, segs))
 		rows, err := r.db.QueryContext(ctx, q, bind(args)...)
 		if err == nil {
 			err = scan(rows)

@@ -24,6 +24,43 @@ var rollupColumns = []rawColumn{
 	{"bytes", "UBIGINT"}, {"packets", "UBIGINT"}, {"flows", "UBIGINT"},
 }
 
+// narrowColumns is the schema of Tier1mNarrow's files: rollupColumns restricted to
+// query.NarrowFields, in the same order.
+var narrowColumns = func() []rawColumn {
+	keep := map[string]bool{"time_ms": true, "bytes": true, "packets": true, "flows": true}
+	for _, n := range query.NarrowFields {
+		f, _ := query.LookupField(n)
+		for _, c := range fieldColumns(f) {
+			keep[c] = true
+		}
+	}
+	var out []rawColumn
+	for _, c := range rollupColumns {
+		if keep[c.name] {
+			out = append(out, c)
+		}
+	}
+	return out
+}()
+
+// tierColumns is the schema of the files of roll-up tier t: time_ms, the fields kept, then the
+// sums bytes, packets and flows.
+func tierColumns(t query.Tier) []rawColumn {
+	if t == query.Tier1mNarrow {
+		return narrowColumns
+	}
+	return rollupColumns
+}
+
+// rollupTiers are the roll-up tiers summed from the 1-minute tier's chunks (which are summed
+// from raw chunks).
+var rollupTiers = []query.Tier{query.Tier5m, query.Tier1h, query.Tier1mNarrow}
+
+// storedTiers are the tiers of flows on disk, raw first: query.Tiers and Tier1mNarrow.
+func storedTiers() []query.Tier {
+	return append(append([]query.Tier{}, query.Tiers...), query.Tier1mNarrow)
+}
+
 // wellKnownSQL is an SQL condition true when column col holds a well-known port
 // (query.WellKnownPort): the ports the roll-ups keep.
 func wellKnownSQL(col string) string {
@@ -58,7 +95,8 @@ type chunkFile struct {
 }
 
 // rollUp sums what the roll-up tiers do not hold yet: raw chunks into one 1-minute chunk per
-// hour partition, and 1-minute chunks into one 5-minute and one 1-hour chunk per day partition.
+// hour partition, and 1-minute chunks into one 5-minute and one 1-hour chunk per day partition
+// and one narrow 1-minute chunk per hour partition (rollupTiers).
 // Each roll-up chunk is named after the highest chunk it sums, and a roll-up partition holds
 // every source chunk numbered at or below its highest file number, and none above: raw chunks
 // are published in sequence order (writer.published says up to where), 1-minute chunks are
@@ -96,12 +134,12 @@ func (s *Store) rollUp() error {
 			errs = append(errs, fmt.Errorf("roll-up 1m/%s: %w", p.name, err))
 		}
 	}
-	// 1m -> 5m and 1h, day by day
+	// 1m -> 5m and 1h, day by day, and 1m-narrow, hour by hour
 	minParts, err := listPartitions(s.cfg.Dir, query.Tier1m)
 	if err != nil {
 		return err
 	}
-	for _, t := range query.Tiers[2:] {
+	for _, t := range rollupTiers {
 		days := map[string][]chunkFile{}
 		marks := map[string]int64{}
 		var names []string
@@ -118,7 +156,14 @@ func (s *Store) rollUp() error {
 				}
 				marks[name] = mark
 			}
-			files, err := chunksAbove(p.dir, mark, math.MaxInt64)
+			var files []chunkFile
+			if mark < 0 {
+				// nothing summed yet: every live file, merged ones too (a tier added by a
+				// later version, Tier1mNarrow, is thus built for the hours already merged)
+				files, err = liveFiles(p.dir)
+			} else {
+				files, err = chunksAbove(p.dir, mark, math.MaxInt64)
+			}
 			if err != nil {
 				return err
 			}
@@ -151,7 +196,7 @@ func (s *Store) rollUp() error {
 // expired tells whether the partition of tier t starting at start is past its retention: it is
 // not brought back.
 func (s *Store) expired(t query.Tier, start time.Time) bool {
-	keep := s.cfg.Retention[t.Name]
+	keep := s.cfg.Retention[t.RetentionName()]
 	return keep > 0 && start.Add(t.Partition).Before(s.now().Add(-keep))
 }
 
@@ -177,6 +222,24 @@ func chunksAbove(dir string, from, to int64) ([]chunkFile, error) {
 	for _, e := range ents {
 		if k, seq, ok := parseSeq(e.Name()); ok && k == 'c' && seq > from && seq <= to {
 			out = append(out, chunkFile{filepath.Join(dir, e.Name()), seq})
+		}
+	}
+	return out, nil
+}
+
+// liveFiles lists the live files of the partition in dir (its merged file and newer chunks).
+func liveFiles(dir string) ([]chunkFile, error) {
+	pf, err := listPartition(dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []chunkFile
+	for _, f := range pf.live {
+		if _, seq, ok := parseSeq(filepath.Base(f)); ok {
+			out = append(out, chunkFile{f, seq})
 		}
 	}
 	return out, nil
@@ -209,7 +272,8 @@ func rollupSelect(t query.Tier, source, where string) string {
 	b := t.Bucket.Milliseconds()
 	sel := []string{fmt.Sprintf("(time_ms - time_ms %% %d) AS time_ms", b)}
 	grp := []string{"1"}
-	for _, c := range rollupColumns[1 : len(rollupColumns)-3] {
+	cols := tierColumns(t)
+	for _, c := range cols[1 : len(cols)-3] {
 		sel = append(sel, c.name)
 		grp = append(grp, fmt.Sprint(len(sel)))
 	}

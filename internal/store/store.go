@@ -367,7 +367,7 @@ func (s *Store) ApplyRetention() error {
 	now := s.now()
 	var errs []error
 	for _, t := range allTiers() {
-		keep := s.cfg.Retention[t.Name]
+		keep := s.cfg.Retention[t.RetentionName()]
 		if strings.HasPrefix(t.Name, "hh-") { // heavy hitters: as long as raw
 			keep = s.cfg.Retention[query.TierRaw.Name]
 		}
@@ -417,7 +417,7 @@ func (s *Store) Compact(force bool) ([]string, error) {
 		errs = append(errs, err)
 	}
 	rolled := s.rolled.Load()
-	for _, t := range query.Tiers {
+	for _, t := range storedTiers() {
 		parts, err := listPartitions(s.cfg.Dir, t)
 		if err != nil {
 			errs = append(errs, err)

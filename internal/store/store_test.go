@@ -112,6 +112,8 @@ func fieldValue(r *flow.Record, name string) string {
 		return itoa(uint64(r.DstPort))
 	case "in_if":
 		return itoa(uint64(r.InIf))
+	case "src_as":
+		return itoa(uint64(r.SrcAS))
 	}
 	panic(name)
 }
@@ -131,6 +133,8 @@ func fieldNums(r *flow.Record, name string) []uint64 {
 		return []uint64{uint64(r.DstPort)}
 	case "in_if":
 		return []uint64{uint64(r.InIf)}
+	case "src_as":
+		return []uint64{uint64(r.SrcAS)}
 	}
 	panic(name)
 }
@@ -233,7 +237,8 @@ func TestQueriesExact(t *testing.T) {
 		{"top dst_addr by bytes, last hour", query.TopRequest{Range: query.Range{From: hour(-1), To: testNow}, By: mustDims(t, "dst_addr"), Metric: query.Bytes, Limit: 5}, "raw", any, 5},
 		{"top exporter by packets, udp from well-known ports, aligned 2h", query.TopRequest{Range: query.Range{From: hour(-2), To: testNow}, By: mustDims(t, "exporter"), Metric: query.Packets, Limit: 10,
 			Filter: mustFilter(t, "proto = udp and src_port in (53, 11211)")}, "1h", func(r *flow.Record) bool { return r.Proto == 17 && wk(r.SrcPort) }, 3},
-		{"top proto by bps, 90 unaligned minutes", query.TopRequest{Range: query.Range{From: testNow.Add(-90*time.Minute - 17*time.Second), To: testNow.Add(-17 * time.Second)}, By: mustDims(t, "proto"), Metric: query.BPS, Limit: 10}, "1m", any, 3},
+		{"top proto by bps, 90 unaligned minutes", query.TopRequest{Range: query.Range{From: testNow.Add(-90*time.Minute - 17*time.Second), To: testNow.Add(-17 * time.Second)}, By: mustDims(t, "proto"), Metric: query.BPS, Limit: 10}, "1m-narrow", any, 3},
+		{"top src_as by bytes, 90 unaligned minutes", query.TopRequest{Range: query.Range{From: testNow.Add(-90*time.Minute - 17*time.Second), To: testNow.Add(-17 * time.Second)}, By: mustDims(t, "src_as"), Metric: query.Bytes, Limit: 10}, "1m", any, 3},
 		{"top proto,dst_port by flows, last 3h", query.TopRequest{Range: query.Range{From: hour(-3), To: testNow}, By: mustDims(t, "proto,dst_port"), Metric: query.Flows, Limit: 4}, "raw", any, 4},
 		{"top src_addr to an IPv6 multicast group", query.TopRequest{Range: query.Range{From: hour(-3), To: testNow}, By: mustDims(t, "src_addr"), Metric: query.Bytes, Limit: 3,
 			Filter: mustFilter(t, "dst_addr = ff02::1 or dst_addr in 203.0.113.8/30")}, "raw",
@@ -241,6 +246,8 @@ func TestQueriesExact(t *testing.T) {
 				return r.DstAddr == netip.MustParseAddr("ff02::1") || netip.MustParsePrefix("203.0.113.8/30").Contains(r.DstAddr)
 			}, 3},
 		{"top in_if by pps, 5 unaligned hours, not exporter", query.TopRequest{Range: query.Range{From: hour(-5).Add(time.Second), To: testNow.Add(time.Second)}, By: mustDims(t, "in_if"), Metric: query.PPS, Limit: 10,
+			Filter: mustFilter(t, "not exporter = 192.0.2.1")}, "1m-narrow", func(r *flow.Record) bool { return r.Exporter != netip.MustParseAddr("192.0.2.1") }, 3},
+		{"top src_as by pps, 5 unaligned hours, not exporter", query.TopRequest{Range: query.Range{From: hour(-5).Add(time.Second), To: testNow.Add(time.Second)}, By: mustDims(t, "src_as"), Metric: query.PPS, Limit: 10,
 			Filter: mustFilter(t, "not exporter = 192.0.2.1")}, "5m", func(r *flow.Record) bool { return r.Exporter != netip.MustParseAddr("192.0.2.1") }, 3},
 	}
 	answers := map[string]string{}
@@ -267,43 +274,46 @@ func TestQueriesExact(t *testing.T) {
 		answers[tc.name] = string(j)
 	}
 
-	// series: bps by proto, top 2 stacked plus other, 5-minute buckets over 3 aligned hours
-	sr, err := s.Series(ctx, query.SeriesRequest{Range: query.Range{From: hour(-3), To: testNow}, By: mustDims(t, "proto"), Metric: query.BPS, Limit: 2, Bucket: 5 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sr.Tier != "5m" || len(sr.Times) != 36 || len(sr.Series) != 3 || !sr.Series[2].Other {
-		t.Fatalf("series: tier %s, %d times, %d series", sr.Tier, len(sr.Times), len(sr.Series))
-	}
-	totals := o.top([]string{"proto"}, query.Bytes, any, hour(-3), testNow, 10)
-	for i := range 2 {
-		if !reflect.DeepEqual(sr.Series[i].Key, totals[i].Key) {
-			t.Errorf("series %d is %v, want %v", i, sr.Series[i].Key, totals[i].Key)
+	// series: bps by proto (narrow tier) and by source AS (5-minute tier), top 2 stacked plus
+	// other, 5-minute buckets over 3 aligned hours
+	for _, sc := range []struct{ dim, tier string }{{"proto", "1m-narrow"}, {"src_as", "5m"}} {
+		sr, err := s.Series(ctx, query.SeriesRequest{Range: query.Range{From: hour(-3), To: testNow}, By: mustDims(t, sc.dim), Metric: query.BPS, Limit: 2, Bucket: 5 * time.Minute})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	for bi, bt := range sr.Times {
-		per := o.top([]string{"proto"}, query.BPS, any, bt, bt.Add(5*time.Minute), 10)
-		other := 0.0
-		for _, p := range per {
-			matched := false
-			for _, line := range sr.Series[:2] {
-				if reflect.DeepEqual(line.Key, p.Key) {
-					matched = true
-					if !near(line.Values[bi], p.Value) {
-						t.Errorf("bucket %s %v: %v, want %v", bt, p.Key, line.Values[bi], p.Value)
+		if sr.Tier != sc.tier || len(sr.Times) != 36 || len(sr.Series) != 3 || !sr.Series[2].Other {
+			t.Fatalf("series: tier %s, %d times, %d series", sr.Tier, len(sr.Times), len(sr.Series))
+		}
+		totals := o.top([]string{sc.dim}, query.Bytes, any, hour(-3), testNow, 10)
+		for i := range 2 {
+			if !reflect.DeepEqual(sr.Series[i].Key, totals[i].Key) {
+				t.Errorf("series %d is %v, want %v", i, sr.Series[i].Key, totals[i].Key)
+			}
+		}
+		for bi, bt := range sr.Times {
+			per := o.top([]string{sc.dim}, query.BPS, any, bt, bt.Add(5*time.Minute), 10)
+			other := 0.0
+			for _, p := range per {
+				matched := false
+				for _, line := range sr.Series[:2] {
+					if reflect.DeepEqual(line.Key, p.Key) {
+						matched = true
+						if !near(line.Values[bi], p.Value) {
+							t.Errorf("bucket %s %v: %v, want %v", bt, p.Key, line.Values[bi], p.Value)
+						}
 					}
 				}
+				if !matched {
+					other += p.Value
+				}
 			}
-			if !matched {
-				other += p.Value
+			if !near(sr.Series[2].Values[bi], other) {
+				t.Errorf("bucket %s other: %v, want %v", bt, sr.Series[2].Values[bi], other)
 			}
-		}
-		if !near(sr.Series[2].Values[bi], other) {
-			t.Errorf("bucket %s other: %v, want %v", bt, sr.Series[2].Values[bi], other)
 		}
 	}
 	// series: one line of flows per 10 s over the last 10 minutes: raw
-	sr, err = s.Series(ctx, query.SeriesRequest{Range: query.Range{From: testNow.Add(-10 * time.Minute), To: testNow}, Metric: query.Flows, Bucket: 10 * time.Second})
+	sr, err := s.Series(ctx, query.SeriesRequest{Range: query.Range{From: testNow.Add(-10 * time.Minute), To: testNow}, Metric: query.Flows, Bucket: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +430,7 @@ func TestRetentionDropsWholePartitions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Tier != "1m" && res.Tier != "5m" && res.Tier != "1h" || len(res.Rows) != 1 || res.Rows[0].Bytes != 10000 {
+	if res.Tier != "1m" && res.Tier != "1m-narrow" && res.Tier != "5m" && res.Tier != "1h" || len(res.Rows) != 1 || res.Rows[0].Bytes != 10000 {
 		t.Errorf("20 days ago by proto: tier %s rows %+v; want a roll-up with 10000 bytes", res.Tier, res.Rows)
 	}
 	res, err = s.Top(ctx, query.TopRequest{Range: rg, By: mustDims(t, "dst_addr"), Metric: query.Bytes})
