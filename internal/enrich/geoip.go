@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 
 	"github.com/oschwald/maxminddb-golang/v2"
@@ -18,6 +19,12 @@ type Countries struct {
 	// v4 and v6 are direct-mapped caches. An entry packs the block (the /24's 24 bits, or the
 	// /48's 48 bits) above a 16-bit answer: the two letters of the code, or noCountry; 0 is empty.
 	v4, v6 []atomic.Uint64
+
+	// byRecord caches the packed answer of each database record (by its offset): a database
+	// holds a few thousand, so an address of a block split between countries costs a walk of
+	// the tree but no decoding.
+	mu       sync.RWMutex
+	byRecord map[uintptr]uint16
 }
 
 const (
@@ -48,7 +55,8 @@ func OpenCountries(path string) (*Countries, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("geoip country database %s: %w", path, err)
 	}
-	return &Countries{db: db, v4: make([]atomic.Uint64, 1<<cacheBits), v6: make([]atomic.Uint64, 1<<cacheBits)}, nil
+	return &Countries{db: db, v4: make([]atomic.Uint64, 1<<cacheBits), v6: make([]atomic.Uint64, 1<<cacheBits),
+		byRecord: map[uintptr]uint16{}}, nil
 }
 
 // checkCountryDB refuses a database that is not a country database (a city or ASN database
@@ -99,17 +107,10 @@ func (c *Countries) Lookup(a netip.Addr) string {
 		return codeString(uint16(e))
 	}
 	res := c.db.Lookup(a)
-	code := ""
+	packed, ok := uint16(noCountry), true
 	if res.Found() {
-		var rec countryRecord
-		if res.Decode(&rec) == nil {
-			code = rec.Country.ISOCode
-			if code == "" {
-				code = rec.Registered.ISOCode
-			}
-		}
+		packed, ok = c.record(res)
 	}
-	packed, ok := packCode(code)
 	blockBits := 24
 	if !a.Is4() {
 		blockBits = 48
@@ -121,7 +122,37 @@ func (c *Countries) Lookup(a netip.Addr) string {
 	if ok {
 		return codeString(packed)
 	}
-	return code
+	return c.decode(res)
+}
+
+// record is the packed answer of a found record; false when its code is not two capital letters.
+func (c *Countries) record(res maxminddb.Result) (uint16, bool) {
+	off := res.Offset()
+	c.mu.RLock()
+	p, ok := c.byRecord[off]
+	c.mu.RUnlock()
+	if ok {
+		return p, true
+	}
+	p, ok = packCode(c.decode(res))
+	if ok {
+		c.mu.Lock()
+		c.byRecord[off] = p
+		c.mu.Unlock()
+	}
+	return p, ok
+}
+
+// decode reads the country code of a record: the country's, else the registered country's.
+func (c *Countries) decode(res maxminddb.Result) string {
+	var rec countryRecord
+	if !res.Found() || res.Decode(&rec) != nil {
+		return ""
+	}
+	if rec.Country.ISOCode != "" {
+		return rec.Country.ISOCode
+	}
+	return rec.Registered.ISOCode
 }
 
 // packCode packs a code of two capital letters, or "" as noCountry; other codes are not cached.
