@@ -210,6 +210,13 @@ func publish(tmp string) error {
 // sqlString quotes s as an SQL string literal. Only paths the store builds go through it.
 func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
+// scanFiles is a scan of Parquet files of one tier (raw or roll-up) matching columns by name: a
+// file written before a column existed reads it as NULL, which rawView and rollupView show as
+// the column's empty value.
+func scanFiles(files []string) string {
+	return "read_parquet(" + sqlFileList(files) + ", union_by_name = true)"
+}
+
 // sqlFileList is a DuckDB list literal of paths.
 func sqlFileList(files []string) string {
 	q := make([]string, len(files))

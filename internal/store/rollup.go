@@ -21,7 +21,31 @@ var rollupColumns = []rawColumn{
 	{"proto", "UTINYINT"},
 	{"src_as", "UINTEGER"}, {"dst_as", "UINTEGER"},
 	{"direction", "UTINYINT"},
+	// Enrichment: hostgroups and countries; roll-up files older than these columns read them as
+	// NULL, shown as "" (rollupView, rollupSelect).
+	{"src_hostgroup", "VARCHAR"}, {"dst_hostgroup", "VARCHAR"},
+	{"src_country", "VARCHAR"}, {"dst_country", "VARCHAR"},
 	{"bytes", "UBIGINT"}, {"packets", "UBIGINT"}, {"flows", "UBIGINT"},
+}
+
+// rollupStringColumns are the VARCHAR dimensions of the roll-ups.
+var rollupStringColumns = func() (out []string) {
+	for _, c := range rollupColumns {
+		if c.typ == "VARCHAR" {
+			out = append(out, c.name)
+		}
+	}
+	return out
+}()
+
+// rollupView is a FROM item over source, a scan of roll-up files, that shows the string
+// dimensions of files older than them as "" rather than NULL.
+func rollupView(source string) string {
+	repl := make([]string, len(rollupStringColumns))
+	for i, c := range rollupStringColumns {
+		repl[i] = fmt.Sprintf("coalesce(%s, '') AS %s", c, c)
+	}
+	return "(SELECT * REPLACE (" + strings.Join(repl, ", ") + ") FROM " + source + ")"
 }
 
 // wellKnownSQL is an SQL condition true when column col holds a well-known port
@@ -196,7 +220,7 @@ func (s *Store) writeRollup(t query.Tier, name string, files []chunkFile, sel fu
 		seq = max(seq, f.seq)
 	}
 	tmp := filepath.Join(dir, fileName('c', seq)) + ".tmp"
-	q := sel(t, "read_parquet("+sqlFileList(paths)+")")
+	q := sel(t, scanFiles(paths))
 	return copyPublish(s.w.mconn, q, tmp, chunkCopyOpts)
 }
 
@@ -210,7 +234,11 @@ func rollupSelect(t query.Tier, source, where string) string {
 	sel := []string{fmt.Sprintf("(time_ms - time_ms %% %d) AS time_ms", b)}
 	grp := []string{"1"}
 	for _, c := range rollupColumns[1 : len(rollupColumns)-3] {
-		sel = append(sel, c.name)
+		if c.typ == "VARCHAR" {
+			sel = append(sel, fmt.Sprintf("coalesce(%s, '') AS %s", c.name, c.name))
+		} else {
+			sel = append(sel, c.name)
+		}
 		grp = append(grp, fmt.Sprint(len(sel)))
 	}
 	sel = append(sel, "sum(bytes)::UBIGINT AS bytes", "sum(packets)::UBIGINT AS packets", "sum(flows)::UBIGINT AS flows")

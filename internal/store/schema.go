@@ -61,6 +61,11 @@ var rawColumns = []rawColumn{
 	{"forwarding_status", "UTINYINT"},
 	{"mpls_label", "UINTEGER"},
 	{"port_swap", "UTINYINT"}, // 1 when src_port is port_hi (and differs from dst_port)
+	// Enrichment (internal/enrich); files written before these columns read them as "".
+	{"src_hostgroup", "VARCHAR"},
+	{"dst_hostgroup", "VARCHAR"},
+	{"src_country", "VARCHAR"},
+	{"dst_country", "VARCHAR"},
 }
 
 // flowFields are the raw tier's fields as queries see them (rawView), in FlowRow order: time,
@@ -95,6 +100,10 @@ var flowFields = []rawColumn{
 	{"direction", "UTINYINT"},
 	{"forwarding_status", "UTINYINT"},
 	{"mpls_label", "UINTEGER"},
+	{"src_hostgroup", "VARCHAR"},
+	{"dst_hostgroup", "VARCHAR"},
+	{"src_country", "VARCHAR"},
+	{"dst_country", "VARCHAR"},
 }
 
 // derivedFields are the flow fields not stored as such, as SQL on the stored columns.
@@ -104,6 +113,10 @@ var derivedFields = map[string]string{
 	"src_port":          "CASE WHEN port_swap = 1 THEN " + portHiSQL + " ELSE port_lo END",
 	"dst_port":          "CASE WHEN port_swap = 1 THEN port_lo ELSE " + portHiSQL + " END",
 	"bytes":             "bytes_per_packet * packets + bytes_rem",
+	"src_hostgroup":     "coalesce(src_hostgroup, '')", // NULL in files older than the column
+	"dst_hostgroup":     "coalesce(dst_hostgroup, '')",
+	"src_country":       "coalesce(src_country, '')",
+	"dst_country":       "coalesce(dst_country, '')",
 }
 
 // portHiSQL is the higher port of a flow, from its stored bytes.

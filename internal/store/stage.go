@@ -13,19 +13,22 @@ import (
 // delay (in seconds);
 // addresses as their two halves; volumes scaled by the sampling rate, bytes as bytes per packet
 // and remainder; ports as the lower and the higher of the pair and which one the source has. Consume converts a flow.Batch into a stage in
-// one pass per column; writing a chunk is then a copy of each column into pages. No column holds
-// a pointer: the garbage collector neither scans staged flows nor slows their copy.
+// one pass per column; writing a chunk is then a copy of each column into pages. Only the four
+// enrichment columns hold pointers (strings shared with the enricher, a handful of distinct
+// ones): the garbage collector scans little of a stage.
 type stage struct {
 	i64 [3][]int64
 	u64 [11][]uint64
 	u32 [8][]uint32
 	u16 [3][]uint16
 	u8  [12][]uint8
+	// str are the enrichment's strings (hostgroups, countries): shared, never copied per flow.
+	str [4][]string
 }
 
 // stageCol maps a column of rawColumns to its slice in a stage.
 type stageCol struct {
-	width int // 0: i64, 8: u64, 4: u32, 2: u16, 1: u8
+	width int // 0: i64, 8: u64, 4: u32, 2: u16, 1: u8, -1: str
 	idx   int
 }
 
@@ -45,6 +48,7 @@ var stageCols = [...]stageCol{
 	{1, 7}, {1, 8}, // direction, forwarding_status
 	{4, 7}, // mpls_label
 	{1, 9}, // port_swap
+	{-1, 0}, {-1, 1}, {-1, 2}, {-1, 3}, // src_hostgroup, dst_hostgroup, src_country, dst_country
 }
 
 func (s *stage) len() int { return len(s.i64[0]) }
@@ -64,6 +68,10 @@ func (s *stage) reset() {
 	}
 	for i := range s.u8 {
 		s.u8[i] = s.u8[i][:0]
+	}
+	for i := range s.str {
+		clear(s.str[i]) // let the strings go
+		s.str[i] = s.str[i][:0]
 	}
 }
 
@@ -88,6 +96,9 @@ func (s *stage) grow(n int) {
 	}
 	for i := range s.u8 {
 		s.u8[i] = append(make([]uint8, 0, c), s.u8[i]...)
+	}
+	for i := range s.str {
+		s.str[i] = append(make([]string, 0, c), s.str[i]...)
 	}
 }
 
@@ -148,6 +159,13 @@ func (s *stage) add(b *flow.Batch) {
 	for i, v := range [...][]uint8{b.Proto, b.TCPFlags, b.ToS, b.ICMPType, b.ICMPCode, b.SrcMask, b.DstMask, b.Direction, b.ForwardingStatus} {
 		s.u8[i] = append(s.u8[i], v...)
 	}
+	for i, v := range [...][]string{b.SrcHostgroup, b.DstHostgroup, b.SrcCountry, b.DstCountry} {
+		if len(v) != n { // a batch nobody enriched: empty
+			s.str[i] = append(s.str[i], make([]string, n)...)
+			continue
+		}
+		s.str[i] = append(s.str[i], v...)
+	}
 }
 
 // addrs appends the halves of addresses a to u64[at] and u64[at+1]. Runs of one address (an
@@ -186,6 +204,9 @@ func (s *stage) appendRow(src *stage, i int) {
 	for c := range s.u8 {
 		s.u8[c] = append(s.u8[c], src.u8[c][i])
 	}
+	for c := range s.str {
+		s.str[c] = append(s.str[c], src.str[c][i])
+	}
 }
 
 // write sends column col (of rawColumns) to pw.
@@ -199,6 +220,8 @@ func (s *stage) write(col int, pw *pqWriter) {
 		pw.uint32s(s.u32[sc.idx])
 	case 2:
 		pw.uint16s(s.u16[sc.idx])
+	case -1:
+		pw.strings(s.str[sc.idx])
 	default:
 		pw.uint8s(s.u8[sc.idx])
 	}
