@@ -11,12 +11,12 @@ type Kind uint8
 
 // Field kinds.
 const (
-	KindUint  Kind = iota // an unsigned number up to Field.Max
-	KindAddr              // an IPv4 or IPv6 address, stored as two UBIGINT columns NAME_hi, NAME_lo
-	KindProto             // an IP protocol number or name (tcp, udp, ...)
-	KindDir               // a flow direction: unknown, ingress, egress (or 0, 1, 2)
-	KindString            // a name (a hostgroup), stored as VARCHAR; "" when none
-	KindCountry           // an ISO 3166 alpha-2 country code, stored as VARCHAR; "" when unknown
+	KindUint    Kind = iota // an unsigned number up to Field.Max
+	KindAddr                // an IPv4 or IPv6 address, stored as two UBIGINT columns NAME_hi, NAME_lo
+	KindProto               // an IP protocol number or name (tcp, udp, ...)
+	KindDir                 // a flow direction: unknown, ingress, egress (or 0, 1, 2)
+	KindString              // a name (a hostgroup), stored as VARCHAR; "" when none
+	KindCountry             // an ISO 3166 alpha-2 country code, stored as VARCHAR; "" when unknown
 )
 
 // IsText reports whether the field's values are text (a name, a country code), not numbers.

@@ -46,8 +46,8 @@ var stageCols = [...]stageCol{
 	{1, 5}, {1, 6}, // src_mask, dst_mask
 	{2, 2},         // vlan
 	{1, 7}, {1, 8}, // direction, forwarding_status
-	{4, 7}, // mpls_label
-	{1, 9}, // port_swap
+	{4, 7},                             // mpls_label
+	{1, 9},                             // port_swap
 	{-1, 0}, {-1, 1}, {-1, 2}, {-1, 3}, // src_hostgroup, dst_hostgroup, src_country, dst_country
 }
 
