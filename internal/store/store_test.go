@@ -341,6 +341,31 @@ func TestQueriesExact(t *testing.T) {
 			t.Errorf("bucket %s other: %v, want %v", bt, sr.Series[2].Values[bi], other)
 		}
 	}
+	// series: bytes by destination hostgroup, the top one stacked plus other, hourly: the 1h tier
+	sr, err = s.Series(ctx, query.SeriesRequest{Range: query.Range{From: hour(-3), To: testNow}, By: mustDims(t, "dst_hostgroup"), Metric: query.Bytes, Limit: 1, Bucket: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sr.Tier != "1h" || len(sr.Times) != 3 || len(sr.Series) != 2 || !sr.Series[1].Other {
+		t.Fatalf("series by hostgroup: tier %s, %d times, %+v", sr.Tier, len(sr.Times), sr.Series)
+	}
+	hgTop := o.top([]string{"dst_hostgroup"}, query.Bytes, any, hour(-3), testNow, 10)
+	if !reflect.DeepEqual(sr.Series[0].Key, hgTop[0].Key) {
+		t.Errorf("series by hostgroup: top line %v, want %v", sr.Series[0].Key, hgTop[0].Key)
+	}
+	for bi, bt := range sr.Times {
+		var top, other float64
+		for _, p := range o.top([]string{"dst_hostgroup"}, query.Bytes, any, bt, bt.Add(time.Hour), 10) {
+			if reflect.DeepEqual(p.Key, hgTop[0].Key) {
+				top += float64(p.Bytes)
+			} else {
+				other += float64(p.Bytes)
+			}
+		}
+		if sr.Series[0].Values[bi] != top || sr.Series[1].Values[bi] != other {
+			t.Errorf("series by hostgroup, hour %s: %v and %v, want %v and %v", bt, sr.Series[0].Values[bi], sr.Series[1].Values[bi], top, other)
+		}
+	}
 	// series: one line of flows per 10 s over the last 10 minutes: raw
 	sr, err = s.Series(ctx, query.SeriesRequest{Range: query.Range{From: testNow.Add(-10 * time.Minute), To: testNow}, Metric: query.Flows, Bucket: 10 * time.Second})
 	if err != nil {
