@@ -220,7 +220,7 @@ func scanFiles(files []string) string {
 // enrichmentColumns is an empty relation of the columns added with enrichment, the same in raw
 // and roll-up files.
 const enrichmentColumns = "SELECT NULL::VARCHAR AS src_hostgroup, NULL::VARCHAR AS dst_hostgroup, " +
-	"NULL::VARCHAR AS src_country, NULL::VARCHAR AS dst_country WHERE false"
+	"NULL::USMALLINT AS src_cc, NULL::USMALLINT AS dst_cc WHERE false"
 
 // sqlFileList is a DuckDB list literal of paths.
 func sqlFileList(files []string) string {

@@ -24,7 +24,7 @@ var rollupColumns = []rawColumn{
 	// Enrichment: hostgroups and countries; roll-up files older than these columns read them as
 	// NULL, shown as "" (rollupView, rollupSelect).
 	{"src_hostgroup", "VARCHAR"}, {"dst_hostgroup", "VARCHAR"},
-	{"src_country", "VARCHAR"}, {"dst_country", "VARCHAR"},
+	{"src_cc", "USMALLINT"}, {"dst_cc", "USMALLINT"}, // countries as numbers (countryCode)
 	{"bytes", "UBIGINT"}, {"packets", "UBIGINT"}, {"flows", "UBIGINT"},
 }
 
@@ -38,14 +38,15 @@ var rollupStringColumns = func() (out []string) {
 	return out
 }()
 
-// rollupView is a FROM item over source, a scan of roll-up files, that shows the string
-// dimensions of files older than them as "" rather than NULL.
+// rollupView is a FROM item over source, a scan of roll-up files, that shows the hostgroups of
+// files older than them as "" rather than NULL, and the countries as text.
 func rollupView(source string) string {
 	repl := make([]string, len(rollupStringColumns))
 	for i, c := range rollupStringColumns {
 		repl[i] = fmt.Sprintf("coalesce(%s, '') AS %s", c, c)
 	}
-	return "(SELECT * REPLACE (" + strings.Join(repl, ", ") + ") FROM " + source + ")"
+	return "(SELECT * REPLACE (" + strings.Join(repl, ", ") + "), " + countrySQL("src_cc") + " AS src_country, " +
+		countrySQL("dst_cc") + " AS dst_country FROM " + source + ")"
 }
 
 // wellKnownSQL is an SQL condition true when column col holds a well-known port
@@ -234,9 +235,12 @@ func rollupSelect(t query.Tier, source, where string) string {
 	sel := []string{fmt.Sprintf("(time_ms - time_ms %% %d) AS time_ms", b)}
 	grp := []string{"1"}
 	for _, c := range rollupColumns[1 : len(rollupColumns)-3] {
-		if c.typ == "VARCHAR" {
+		switch {
+		case c.typ == "VARCHAR":
 			sel = append(sel, fmt.Sprintf("coalesce(%s, '') AS %s", c.name, c.name))
-		} else {
+		case c.name == "src_cc" || c.name == "dst_cc":
+			sel = append(sel, fmt.Sprintf("coalesce(%s, 0)::USMALLINT AS %s", c.name, c.name))
+		default:
 			sel = append(sel, c.name)
 		}
 		grp = append(grp, fmt.Sprint(len(sel)))

@@ -20,10 +20,10 @@ type stage struct {
 	i64 [3][]int64
 	u64 [11][]uint64
 	u32 [8][]uint32
-	u16 [3][]uint16
+	u16 [5][]uint16
 	u8  [12][]uint8
-	// str are the enrichment's strings (hostgroups, countries): shared, never copied per flow.
-	str [4][]string
+	// str are the hostgroups: shared strings, never copied per flow.
+	str [2][]string
 }
 
 // stageCol maps a column of rawColumns to its slice in a stage.
@@ -46,9 +46,10 @@ var stageCols = [...]stageCol{
 	{1, 5}, {1, 6}, // src_mask, dst_mask
 	{2, 2},         // vlan
 	{1, 7}, {1, 8}, // direction, forwarding_status
-	{4, 7},                             // mpls_label
-	{1, 9},                             // port_swap
-	{-1, 0}, {-1, 1}, {-1, 2}, {-1, 3}, // src_hostgroup, dst_hostgroup, src_country, dst_country
+	{4, 7},           // mpls_label
+	{1, 9},           // port_swap
+	{-1, 0}, {-1, 1}, // src_hostgroup, dst_hostgroup
+	{2, 3}, {2, 4}, // src_cc, dst_cc
 }
 
 func (s *stage) len() int { return len(s.i64[0]) }
@@ -159,13 +160,33 @@ func (s *stage) add(b *flow.Batch) {
 	for i, v := range [...][]uint8{b.Proto, b.TCPFlags, b.ToS, b.ICMPType, b.ICMPCode, b.SrcMask, b.DstMask, b.Direction, b.ForwardingStatus} {
 		s.u8[i] = append(s.u8[i], v...)
 	}
-	for i, v := range [...][]string{b.SrcHostgroup, b.DstHostgroup, b.SrcCountry, b.DstCountry} {
+	for i, v := range [...][]string{b.SrcHostgroup, b.DstHostgroup} {
 		if len(v) != n { // a batch nobody enriched: empty
 			s.str[i] = append(s.str[i], make([]string, n)...)
 			continue
 		}
 		s.str[i] = append(s.str[i], v...)
 	}
+	for i, v := range [...][]string{b.SrcCountry, b.DstCountry} {
+		cc := s.u16[3+i][at : at+n]
+		if len(v) != n {
+			clear(cc)
+		} else {
+			for j, c := range v {
+				cc[j] = countryCode(c)
+			}
+		}
+		s.u16[3+i] = s.u16[3+i][:at+n]
+	}
+}
+
+// countryCode is a country's two letters as a number (first letter in the high byte), 0 for
+// none: a small integer groups and sorts far faster than a string in the roll-ups and merges.
+func countryCode(c string) uint16 {
+	if len(c) != 2 {
+		return 0
+	}
+	return uint16(c[0])<<8 | uint16(c[1])
 }
 
 // addrs appends the halves of addresses a to u64[at] and u64[at+1]. Runs of one address (an

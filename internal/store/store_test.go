@@ -819,7 +819,7 @@ func TestFilesWithoutEnrichmentReadAsEmpty(t *testing.T) {
 		t.Fatalf("chunks: %v %v", old, err)
 	}
 	for _, p := range old {
-		q := fmt.Sprintf("COPY (SELECT * EXCLUDE (src_hostgroup, dst_hostgroup, src_country, dst_country) FROM read_parquet(%s)) TO %s (FORMAT parquet)",
+		q := fmt.Sprintf("COPY (SELECT * EXCLUDE (src_hostgroup, dst_hostgroup, src_cc, dst_cc) FROM read_parquet(%s)) TO %s (FORMAT parquet)",
 			sqlString(p), sqlString(p+".old"))
 		if _, err := r.db.Exec(q); err != nil {
 			t.Fatal(err)
