@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"yocho/internal/query"
 )
 
 func get(t *testing.T, h http.Handler, p string) *httptest.ResponseRecorder {
@@ -149,6 +151,17 @@ func TestBootInlined(t *testing.T) {
 	for _, m := range regexp.MustCompile(`'((?:pages/)?[a-z]+\.js)'`).FindAllStringSubmatch(string(boot), -1) {
 		if _, err := fs.Stat(FS(), "static/"+m[1]); err != nil {
 			t.Errorf("boot.js preloads %s: %v", m[1], err)
+		}
+	}
+}
+
+// TestFilterBoxKnowsEveryField checks that the filter box (static/filter.js) suggests every
+// field of the filter language (internal/query), so that Explore offers them to group by.
+func TestFilterBoxKnowsEveryField(t *testing.T) {
+	js := get(t, Handler(), "/static/filter.js").Body.String()
+	for _, f := range query.Fields() {
+		if !strings.Contains(js, "['"+f.Name+"', ") {
+			t.Errorf("static/filter.js's FIELDS lacks %s", f.Name)
 		}
 	}
 }

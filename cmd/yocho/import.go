@@ -118,6 +118,13 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 				icfg.Shift, last.Format(time.RFC3339Nano), rebaseAt.Format(time.RFC3339Nano))
 		}
 	}
+	// Imported flows are enriched as collected ones are: hostgroups, countries.
+	enricher, closeEnrich, err := newEnricher(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "yocho import: %v\n", err)
+		return 2
+	}
+	defer closeEnrich()
 	st, err := store.New(store.FromConfig(cfg.Storage), reg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "yocho import: %v\n", err)
@@ -131,6 +138,7 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 	// The store's queue drops what does not fit: wait for the writer every 64 batches.
 	batches := 0
 	sink := func(b *flow.Batch) error {
+		enricher.Enrich(b)
 		st.Consume(b)
 		if batches++; batches%64 == 0 {
 			return st.Sync()

@@ -246,12 +246,12 @@ func printResult(w io.Writer, format string, res any) error {
 	case *query.FlowsResult:
 		note = fmt.Sprintf("tier %s, %s to %s, newest first", r.Tier, r.From, r.To)
 		header = []string{"start", "end", "exporter", "in_if", "out_if", "src_addr", "src_port", "dst_addr", "dst_port", "proto",
-			"tcp_flags", "bytes", "packets", "sampling_rate", "src_as", "dst_as"}
+			"tcp_flags", "bytes", "packets", "sampling_rate", "src_as", "dst_as", "src_hostgroup", "dst_hostgroup", "src_country", "dst_country"}
 		for _, f := range r.Flows {
 			rows = append(rows, []string{f.Start.Format(time.RFC3339Nano), f.End.Format(time.RFC3339Nano), f.Exporter,
 				u64(uint64(f.InIf)), u64(uint64(f.OutIf)), f.SrcAddr, u64(uint64(f.SrcPort)), f.DstAddr, u64(uint64(f.DstPort)),
 				f.Proto, u64(uint64(f.TCPFlags)), u64(f.Bytes), u64(f.Packets), u64(uint64(f.SamplingRate)),
-				u64(uint64(f.SrcAS)), u64(uint64(f.DstAS))})
+				u64(uint64(f.SrcAS)), u64(uint64(f.DstAS)), f.SrcHostgroup, f.DstHostgroup, f.SrcCountry, f.DstCountry})
 		}
 	default:
 		return fmt.Errorf("unexpected answer %T", res)

@@ -19,6 +19,7 @@ import (
 	"yocho/internal/collect"
 	"yocho/internal/config"
 	"yocho/internal/detect/cnc"
+	"yocho/internal/enrich"
 	"yocho/internal/flow"
 	"yocho/internal/flow/netflow"
 	"yocho/internal/flow/sflow"
@@ -55,6 +56,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "yocho serve: %v\n", err)
 		return 2
 	}
+	// Enrichment: hostgroups from the networks, countries from the geolocation database, which is
+	// opened (and checked) here so that a missing or wrong file stops start-up, --check included.
+	enricher, closeEnrich, err := newEnricher(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "yocho serve: %v\n", err)
+		return 2
+	}
+	defer closeEnrich()
 	if *check {
 		fmt.Fprintln(stdout, "configuration is valid")
 		return 0
@@ -72,8 +81,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	nfDecoder := netflow.New(netflow.DefaultConfig(), reg)
 	sfDecoder := sflow.New(sflow.DefaultConfig(), reg)
 
-	// Subscribers: every batch of decoded flows goes to each, in this order, before the batch is
-	// reused. The store and the detectors are created, started and appended here.
+	// Subscribers: every batch of decoded flows, once enriched, goes to each, in this order, before
+	// the batch is reused. The store and the detectors are created, started and appended here.
 	var subscribers []flow.Consumer
 
 	// Store: every flow, raw and rolled up, on disk (internal/store).
@@ -111,7 +120,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	collector, err := collect.New(collectorConfig(cfg), collect.Deps{
 		NetFlow:    nfDecoder,
 		SFlow:      sfDecoder,
-		Consumers:  subscribers,
+		Consumers:  []flow.Consumer{enricher.To(subscribers)},
 		Registerer: reg,
 		Logger:     log.With("component", "collect"),
 	})
@@ -176,6 +185,24 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	<-ctx.Done()
 	log.Info("stopping")
 	return 0
+}
+
+// newEnricher builds the enrichment stage of the configuration, opening its country database if
+// one is named; the returned func closes it.
+func newEnricher(cfg config.Config) (*enrich.Enricher, func(), error) {
+	nets, err := enrich.NewNetworks(cfg.Networks, cfg.Detection.DDoS)
+	if err != nil {
+		return nil, nil, fmt.Errorf("networks: %w", err)
+	}
+	var countries *enrich.Countries
+	closeFn := func() {}
+	if path := cfg.Enrich.GeoIP.Country; path != "" {
+		if countries, err = enrich.OpenCountries(path); err != nil {
+			return nil, nil, fmt.Errorf("enrich.geoip.country: %w", err)
+		}
+		closeFn = func() { _ = countries.Close() }
+	}
+	return enrich.NewEnricher(nets, countries), closeFn, nil
 }
 
 // collectorConfig is the collector's part of the configuration file.

@@ -3,16 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/maxmind/mmdbwriter"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
 )
 
 func TestServeCheck(t *testing.T) {
@@ -23,6 +28,13 @@ func TestServeCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(bad, []byte("listen:\n  netflow: [\"127.0.0.1:12055\"]\nexporters:\n  default_sampling_rate: 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	geoMissing, geoBad := filepath.Join(dir, "geo-missing.yaml"), filepath.Join(dir, "geo-bad.yaml")
+	if err := os.WriteFile(geoMissing, []byte(fmt.Sprintf("enrich:\n  geoip:\n    country: %q\n", filepath.Join(dir, "none.mmdb"))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(geoBad, []byte(fmt.Sprintf("enrich:\n  geoip:\n    country: %q\n", good)), 0o644); err != nil { // a YAML file
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -36,6 +48,8 @@ func TestServeCheck(t *testing.T) {
 		{"invalid value", []string{"--check", "-c", bad}, 2, "line 4"},
 		{"missing file", []string{"--check", "-c", filepath.Join(dir, "none.yaml")}, 2, "none.yaml"},
 		{"unknown flag", []string{"--frobnicate"}, 2, "frobnicate"},
+		{"missing country database", []string{"--check", "-c", geoMissing}, 2, "enrich.geoip.country: geoip country database " + filepath.Join(dir, "none.mmdb")},
+		{"bad country database", []string{"--check", "-c", geoBad}, 2, "enrich.geoip.country: geoip country database " + good},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -92,7 +106,9 @@ func TestServeRunsAndStops(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "yocho.yaml")
 	cfg := fmt.Sprintf("listen:\n  netflow: [\"127.0.0.1:%d\"]\n  sflow: [\"127.0.0.1:%d\"]\n  http: \"127.0.0.1:%d\"\n  udp_readers: 1\n"+
-		"exporters:\n  default_sampling_rate: 10\nstorage:\n  path: %q\n", nf, sf, web, filepath.Join(dir, "data"))
+		"exporters:\n  default_sampling_rate: 10\nstorage:\n  path: %q\n  flush_interval: 200ms\n"+
+		"networks:\n  - {prefix: 10.0.0.0/16, name: campus}\n  - {prefix: 10.0.0.0/24, name: lab}\n"+
+		"enrich:\n  geoip:\n    country: %q\n", nf, sf, web, filepath.Join(dir, "data"), writeCountryDB(t, dir))
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -123,11 +139,12 @@ func TestServeRunsAndStops(t *testing.T) {
 
 	// One NetFlow v5 record: 1000 bytes, no sampling announced (the default of 10 applies).
 	pkt := make([]byte, 24+48)
-	pkt[1], pkt[3] = 5, 1                            // version 5, count 1
-	copy(pkt[24:], []byte{10, 0, 0, 1, 10, 0, 0, 2}) // src, dst
-	pkt[24+19] = 1                                   // 1 packet
-	pkt[24+22], pkt[24+23] = 0x03, 0xe8              // 1000 bytes
-	pkt[24+38] = 17                                  // UDP
+	pkt[1], pkt[3] = 5, 1                                          // version 5, count 1
+	binary.BigEndian.PutUint32(pkt[8:], uint32(time.Now().Unix())) // exported now, flows too
+	copy(pkt[24:], []byte{10, 0, 0, 1, 10, 0, 0, 2})               // src, dst
+	pkt[24+19] = 1                                                 // 1 packet
+	pkt[24+22], pkt[24+23] = 0x03, 0xe8                            // 1000 bytes
+	pkt[24+38] = 17                                                // UDP
 	conn, err := net.Dial("udp4", fmt.Sprintf("127.0.0.1:%d", nf))
 	if err != nil {
 		t.Fatal(err)
@@ -160,6 +177,37 @@ func TestServeRunsAndStops(t *testing.T) {
 		t.Errorf("exporters %+v: want 127.0.0.1 with 10000 scaled bytes per flow", exps)
 	}
 
+	// The flows reached the store enriched: hostgroups from the networks, countries from the
+	// database.
+	var found struct {
+		Flows []struct {
+			SrcHostgroup string `json:"src_hostgroup"`
+			DstHostgroup string `json:"dst_hostgroup"`
+			SrcCountry   string `json:"src_country"`
+			DstCountry   string `json:"dst_country"`
+		} `json:"flows"`
+	}
+	q := url.Values{"since": {"1h"}, "limit": {"1"}, "filter": {"dst_hostgroup = lab and src_country = JP"}}
+	for range 100 {
+		resp, err := http.Get(base + "/api/v1/flows?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&found)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(found.Flows) > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(found.Flows) != 1 || found.Flows[0].SrcHostgroup != "lab" || found.Flows[0].DstHostgroup != "lab" ||
+		found.Flows[0].SrcCountry != "JP" || found.Flows[0].DstCountry != "JP" {
+		t.Errorf("stored flows %+v: want 10.0.0.1 -> 10.0.0.2 in hostgroup lab, country JP", found.Flows)
+	}
+
 	cancel()
 	select {
 	case code := <-done:
@@ -169,4 +217,27 @@ func TestServeRunsAndStops(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not stop")
 	}
+}
+
+// writeCountryDB writes a country database (MaxMind DB) placing 10.0.0.0/8 in Japan.
+func writeCountryDB(t *testing.T, dir string) string {
+	t.Helper()
+	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "GeoLite2-Country", IPVersion: 6, RecordSize: 24, IncludeReservedNetworks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, n, _ := net.ParseCIDR("10.0.0.0/8")
+	if err := w.Insert(n, mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String("JP")}}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "country.mmdb")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := w.WriteTo(f); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -21,6 +21,7 @@ type Config struct {
 	Exporters  Exporters  `yaml:"exporters"`
 	Storage    Storage    `yaml:"storage"`
 	Networks   Networks   `yaml:"networks"`
+	Enrich     Enrich     `yaml:"enrich"`
 	Detection  Detection  `yaml:"detection"`
 	Alerts     Alerts     `yaml:"alerts"`
 	Notify     Notify     `yaml:"notify"`
@@ -36,6 +37,7 @@ func Default() Config {
 		Exporters:  DefaultExporters(),
 		Storage:    DefaultStorage(),
 		Networks:   DefaultNetworks(),
+		Enrich:     DefaultEnrich(),
 		Detection:  DefaultDetection(),
 		Alerts:     DefaultAlerts(),
 		Notify:     DefaultNotify(),
@@ -85,7 +87,7 @@ func Parse(data []byte) (Config, error) {
 // validate checks what no single value can check alone.
 func (c *Config) validate() error {
 	for _, check := range []func() error{c.Listen.validate, c.HTTP.validate, c.Exporters.validate, c.Storage.validate,
-		c.Networks.validate, c.Detection.validate, c.Alerts.validate, c.Notify.validate, c.Mitigation.validate, c.CnC.validate} {
+		c.Networks.validate, c.Enrich.validate, c.Detection.validate, c.Alerts.validate, c.Notify.validate, c.Mitigation.validate, c.CnC.validate} {
 		if err := check(); err != nil {
 			return err
 		}

@@ -38,6 +38,8 @@ func TestParseErrorsNameKeyAndLine(t *testing.T) {
 		{"bad exporter", "exporters:\n  overrides:\n    - exporter: 192.0.2.300\n      sampling_rate: 10\n", "line 3: bad address"},
 		{"duplicate exporter", "exporters:\n  overrides:\n    - {exporter: 192.0.2.1, sampling_rate: 10}\n    - {exporter: 192.0.2.1, sampling_rate: 20}\n", "listed twice"},
 		{"bad duration", "x: 1\n", "field x not found"},
+		{"unknown geoip database", "enrich:\n  geoip:\n    city: GeoLite2-City.mmdb\n", "line 3: field city not found"},
+		{"geoip directory", "enrich:\n  geoip:\n    country: /var/lib/GeoIP/\n", "enrich.geoip.country: \"/var/lib/GeoIP/\" is a directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml))

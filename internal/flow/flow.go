@@ -57,6 +57,14 @@ type Record struct {
 	Direction        uint8  // DirectionUnknown, DirectionIngress or DirectionEgress
 	ForwardingStatus uint8  // IPFIX IE 89
 	MPLSLabel        uint32 // top label, 20 bits
+
+	// Set by enrichment (internal/enrich), empty when unknown: the name of the most specific
+	// configured network (hostgroup) holding each address, and the ISO 3166 alpha-2 code of the
+	// country a geolocation database places it in.
+	SrcHostgroup string
+	DstHostgroup string
+	SrcCountry   string
+	DstCountry   string
 }
 
 // ScaledBytes is the flow's byte count multiplied by its sampling rate (a rate of 0 counts as 1).
@@ -104,6 +112,10 @@ type Batch struct {
 	Direction        []uint8
 	ForwardingStatus []uint8
 	MPLSLabel        []uint32
+	SrcHostgroup     []string // set by enrichment; the strings are shared, never copied per flow
+	DstHostgroup     []string
+	SrcCountry       []string
+	DstCountry       []string
 }
 
 // NewBatch returns an empty batch with room for capacity records.
@@ -143,6 +155,10 @@ func (b *Batch) grow(n int) {
 	b.Direction = make([]uint8, 0, n)
 	b.ForwardingStatus = make([]uint8, 0, n)
 	b.MPLSLabel = make([]uint32, 0, n)
+	b.SrcHostgroup = make([]string, 0, n)
+	b.DstHostgroup = make([]string, 0, n)
+	b.SrcCountry = make([]string, 0, n)
+	b.DstCountry = make([]string, 0, n)
 }
 
 // Len is the number of records in the batch.
@@ -185,6 +201,10 @@ func (b *Batch) Truncate(n int) {
 	b.Direction = b.Direction[:n]
 	b.ForwardingStatus = b.ForwardingStatus[:n]
 	b.MPLSLabel = b.MPLSLabel[:n]
+	b.SrcHostgroup = b.SrcHostgroup[:n]
+	b.DstHostgroup = b.DstHostgroup[:n]
+	b.SrcCountry = b.SrcCountry[:n]
+	b.DstCountry = b.DstCountry[:n]
 }
 
 // Append adds one record at the end of the batch. It allocates only when the batch is full.
@@ -218,6 +238,10 @@ func (b *Batch) Append(r *Record) {
 	b.Direction = append(b.Direction, r.Direction)
 	b.ForwardingStatus = append(b.ForwardingStatus, r.ForwardingStatus)
 	b.MPLSLabel = append(b.MPLSLabel, r.MPLSLabel)
+	b.SrcHostgroup = append(b.SrcHostgroup, r.SrcHostgroup)
+	b.DstHostgroup = append(b.DstHostgroup, r.DstHostgroup)
+	b.SrcCountry = append(b.SrcCountry, r.SrcCountry)
+	b.DstCountry = append(b.DstCountry, r.DstCountry)
 }
 
 // Record copies record i out of the batch.
@@ -252,6 +276,10 @@ func (b *Batch) Record(i int) Record {
 		Direction:        b.Direction[i],
 		ForwardingStatus: b.ForwardingStatus[i],
 		MPLSLabel:        b.MPLSLabel[i],
+		SrcHostgroup:     b.SrcHostgroup[i],
+		DstHostgroup:     b.DstHostgroup[i],
+		SrcCountry:       b.SrcCountry[i],
+		DstCountry:       b.DstCountry[i],
 	}
 }
 
@@ -286,6 +314,10 @@ func (b *Batch) AppendBatch(src *Batch) {
 	b.Direction = append(b.Direction, src.Direction...)
 	b.ForwardingStatus = append(b.ForwardingStatus, src.ForwardingStatus...)
 	b.MPLSLabel = append(b.MPLSLabel, src.MPLSLabel...)
+	b.SrcHostgroup = append(b.SrcHostgroup, src.SrcHostgroup...)
+	b.DstHostgroup = append(b.DstHostgroup, src.DstHostgroup...)
+	b.SrcCountry = append(b.SrcCountry, src.SrcCountry...)
+	b.DstCountry = append(b.DstCountry, src.DstCountry...)
 }
 
 // ScaledBytes is record i's byte count multiplied by its sampling rate (0 counts as 1).

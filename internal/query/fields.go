@@ -11,11 +11,16 @@ type Kind uint8
 
 // Field kinds.
 const (
-	KindUint  Kind = iota // an unsigned number up to Field.Max
-	KindAddr              // an IPv4 or IPv6 address, stored as two UBIGINT columns NAME_hi, NAME_lo
-	KindProto             // an IP protocol number or name (tcp, udp, ...)
-	KindDir               // a flow direction: unknown, ingress, egress (or 0, 1, 2)
+	KindUint    Kind = iota // an unsigned number up to Field.Max
+	KindAddr                // an IPv4 or IPv6 address, stored as two UBIGINT columns NAME_hi, NAME_lo
+	KindProto               // an IP protocol number or name (tcp, udp, ...)
+	KindDir                 // a flow direction: unknown, ingress, egress (or 0, 1, 2)
+	KindString              // a name (a hostgroup), stored as VARCHAR; "" when none
+	KindCountry             // an ISO 3166 alpha-2 country code, stored as VARCHAR; "" when unknown
 )
+
+// IsText reports whether the field's values are text (a name, a country code), not numbers.
+func (f Field) IsText() bool { return f.Kind == KindString || f.Kind == KindCountry }
 
 // Field is one field of a flow that filters compare and queries group by.
 type Field struct {
@@ -58,6 +63,10 @@ var fields = []Field{
 	{Name: "forwarding_status", Kind: KindUint, Max: 255, Doc: "IPFIX forwarding status"},
 	{Name: "mpls_label", Kind: KindUint, Max: 1<<20 - 1, Doc: "top MPLS label"},
 	{Name: "duration_ms", Kind: KindUint, Max: 1<<32 - 1, Doc: "last packet minus first packet, milliseconds"},
+	{Name: "src_hostgroup", Kind: KindString, Rollup: true, Doc: "most specific configured network holding the source (its name); empty when none"},
+	{Name: "dst_hostgroup", Kind: KindString, Rollup: true, Doc: "most specific configured network holding the destination (its name); empty when none"},
+	{Name: "src_country", Kind: KindCountry, Rollup: true, Doc: "source country, ISO 3166 alpha-2 (JP), from the geolocation database; empty when unknown"},
+	{Name: "dst_country", Kind: KindCountry, Rollup: true, Doc: "destination country, ISO 3166 alpha-2; empty when unknown"},
 }
 
 var fieldByName = func() map[string]*Field {

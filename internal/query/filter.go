@@ -180,6 +180,12 @@ func writeSQL(b *strings.Builder, n *node, args *[]any) {
 
 func writeCmp(b *strings.Builder, n *node, args *[]any) {
 	col := n.field.Name
+	arg := func(v value) any {
+		if n.field.IsText() {
+			return v.text
+		}
+		return v.num
+	}
 	if n.field.Kind != KindAddr {
 		switch n.op {
 		case "in", "not in":
@@ -192,12 +198,12 @@ func writeCmp(b *strings.Builder, n *node, args *[]any) {
 					b.WriteString(", ")
 				}
 				b.WriteByte('?')
-				*args = append(*args, v.num)
+				*args = append(*args, arg(v))
 			}
 			b.WriteByte(')')
 		default:
 			b.WriteString(col + " " + n.op + " ?")
-			*args = append(*args, n.vals[0].num)
+			*args = append(*args, arg(n.vals[0]))
 		}
 		return
 	}
@@ -244,6 +250,7 @@ const (
 	tLParen
 	tRParen
 	tComma
+	tString // a double-quoted string, its text unquoted
 )
 
 type token struct {
@@ -302,6 +309,16 @@ func (p *parser) lex() error {
 			}
 			p.toks = append(p.toks, token{tOp, s[i : i+1], i})
 			i++
+		case c == '"':
+			j := i + 1
+			for j < len(s) && s[j] != '"' {
+				j++
+			}
+			if j == len(s) {
+				return &ParseError{Pos: i, Column: i + 1, Msg: "unterminated string"}
+			}
+			p.toks = append(p.toks, token{tString, s[i+1 : j], i})
+			i = j + 1
 		case isWordByte(c):
 			j := i
 			for j < len(s) && isWordByte(s[j]) {
@@ -341,7 +358,11 @@ func (p *parser) next() token {
 
 func (p *parser) expected(t token, what string) *ParseError {
 	found := "the end of the filter"
-	if t.kind != tEOF {
+	switch t.kind {
+	case tString:
+		found = "the string " + quoteTok(t.text)
+	case tEOF:
+	default:
 		found = quoteTok(t.text)
 	}
 	return &ParseError{Pos: t.pos, Column: t.pos + 1, Expected: what, Found: found}
@@ -483,6 +504,10 @@ func (p *parser) cond() (node, error) {
 	if err != nil {
 		return node{}, err
 	}
+	if f.IsText() && n.op != "=" && n.op != "!=" {
+		return node{}, &ParseError{Pos: p.toks[p.i-1].pos, Column: p.toks[p.i-1].pos + 1,
+			Msg: fmt.Sprintf("%s cannot be compared with %s; use =, !=, in or not in", f.Name, n.op)}
+	}
 	if v.isRange && !v.single && n.op != "=" && n.op != "!=" {
 		return node{}, &ParseError{Pos: p.toks[p.i-1].pos, Column: p.toks[p.i-1].pos + 1,
 			Msg: fmt.Sprintf("a prefix cannot be compared with %s; use in", n.op)}
@@ -494,11 +519,19 @@ func (p *parser) cond() (node, error) {
 // value reads one value for field f. Prefixes are accepted for address fields.
 func (p *parser) value(f *Field, inList bool) (value, error) {
 	t := p.next()
-	if t.kind != tWord {
+	if t.kind != tWord && !(t.kind == tString && f.IsText()) {
 		return value{}, p.expected(t, valueWant(f))
 	}
 	bad := func() (value, error) { return value{}, p.expected(t, valueWant(f)) }
 	switch f.Kind {
+	case KindString:
+		return value{text: t.text}, nil
+	case KindCountry:
+		c := strings.ToUpper(t.text)
+		if c != "" && (len(c) != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z') {
+			return bad()
+		}
+		return value{text: c}, nil
 	case KindAddr:
 		if strings.Contains(t.text, "/") {
 			pfx, err := netip.ParsePrefix(t.text)
@@ -545,6 +578,10 @@ func valueWant(f *Field) string {
 		return "a protocol number (0-255) or name (tcp, udp, icmp, ...) for proto"
 	case KindDir:
 		return "unknown, ingress or egress for direction"
+	case KindString:
+		return "a name (a word, or a string in double quotes) for " + f.Name
+	case KindCountry:
+		return `a two-letter country code (JP, US, ...) or "" for ` + f.Name
 	}
 	return fmt.Sprintf("a number from 0 to %d for %s", f.Max, f.Name)
 }

@@ -28,6 +28,10 @@ func TestFilterSQL(t *testing.T) {
 		{"src_as = AS64500 and direction = ingress", "(src_as = ? AND direction = ?)", []any{uint64(64500), uint64(1)}},
 		{"next_hop > 10.0.0.1", "(next_hop_hi > ? OR (next_hop_hi = ? AND next_hop_lo > ?))", []any{uint64(0), uint64(0), v4("10.0.0.1")}},
 		{"not not vlan != 0x10", "(NOT (NOT vlan != ?))", []any{uint64(16)}},
+		{"dst_country = jp", "dst_country = ?", []any{"JP"}},
+		{`dst_hostgroup in (customer-a, "lab 2", "") and src_country != US`, "(dst_hostgroup IN (?, ?, ?) AND src_country != ?)",
+			[]any{"customer-a", "lab 2", "", "US"}},
+		{`src_hostgroup not in ("and")`, "NOT src_hostgroup IN (?)", []any{"and"}},
 	} {
 		f, err := ParseFilter(tc.in)
 		if err != nil {
@@ -58,6 +62,10 @@ func TestFilterErrors(t *testing.T) {
 		{"proto = udp )", 13, "expected \"and\", \"or\" or the end of the filter, found \")\""},
 		{"src_port in (53 123)", 17, "expected \",\" or \")\", found \"123\""},
 		{"src_port = 70000", 12, "a number from 0 to 65535 for src_port"},
+		{"src_country = JPN", 15, `expected a two-letter country code (JP, US, ...) or "" for src_country, found "JPN"`},
+		{`dst_hostgroup > "a"`, 17, "dst_hostgroup cannot be compared with >; use =, !=, in or not in"},
+		{`dst_hostgroup = "lab`, 17, "unterminated string"},
+		{`proto = "udp"`, 9, `expected a protocol number (0-255) or name (tcp, udp, icmp, ...) for proto, found the string "udp"`},
 		{"src_port ~ 5", 10, "unexpected character \"~\""},
 		{"src_port 5", 10, "expected an operator"},
 		{"dst_addr < 10.0.0.0/8", 12, "a prefix cannot be compared with <"},
@@ -96,6 +104,7 @@ func TestRollupExactAndFields(t *testing.T) {
 		"exporter = 192.0.2.1 and in_if = 3": true,
 		"dst_addr in 10.0.0.0/8":             false,
 		"src_as = 1 or bytes > 100":          false,
+		`dst_hostgroup in (customer-a, "") and not src_country = JP`: true,
 	} {
 		f, err := ParseFilter(in)
 		if err != nil {
@@ -178,6 +187,10 @@ func TestChooseTier(t *testing.T) {
 		{"series 10s: raw", ChooseSeriesTier(nil, nil, 10*time.Second, rg(now.Add(-time.Hour), now), ret, now), "raw"},
 		{"series 15m by src_as: 5m", ChooseSeriesTier(dims("src_as"), nil, 15*time.Minute, rg(now.Add(-24*time.Hour), now), ret, now), "5m"},
 		{"series 15m by proto: 1m-narrow", ChooseSeriesTier(dims("proto"), nil, 15*time.Minute, rg(now.Add(-24*time.Hour), now), ret, now), "1m-narrow"},
+		{"top by src_country over aligned 1h: 1h", ChooseTopTier(dims("src_country"), nil, rg(now.Add(-time.Hour), now), ret, now), "1h"},
+		{"top by dst_hostgroup,dst_country over 6h, filtered by hostgroup: 5m", ChooseTopTier(dims("dst_hostgroup,dst_country"),
+			flt("src_hostgroup = lab"), rg(now.Add(-6*time.Hour-time.Second), now.Add(-time.Second)), ret, now), "5m"},
+		{"series 1m by dst_country: 1m", ChooseSeriesTier(dims("dst_country"), flt("dst_country in (JP, US)"), time.Minute, rg(now.Add(-24*time.Hour), now), ret, now), "1m"},
 		{"series 1m 40 days ago: 5m (1m expired)", ChooseSeriesTier(nil, nil, time.Minute, rg(now.Add(-40*24*time.Hour), now), ret, now), "5m"},
 	} {
 		if tc.got.Name != tc.want {

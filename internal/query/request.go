@@ -260,6 +260,10 @@ type FlowRow struct {
 	Direction        string    `json:"direction"`
 	ForwardingStatus uint8     `json:"forwarding_status"`
 	MPLSLabel        uint32    `json:"mpls_label"`
+	SrcHostgroup     string    `json:"src_hostgroup"`
+	DstHostgroup     string    `json:"dst_hostgroup"`
+	SrcCountry       string    `json:"src_country"`
+	DstCountry       string    `json:"dst_country"`
 }
 
 // FlowsResult answers a FlowsRequest.

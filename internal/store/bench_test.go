@@ -343,6 +343,7 @@ func BenchmarkQueries(b *testing.B) {
 	ctx := context.Background()
 	day := query.Range{From: benchNow.Add(-24 * time.Hour), To: benchNow}
 	flt, _ := query.ParseFilter("dst_addr in 198.18.0.0/16 and proto = udp")
+	hgFilter, _ := query.ParseFilter("dst_hostgroup in (customer-001, customer-002, dc-core)")
 	for _, q := range []struct {
 		name string
 		run  func() (string, error)
@@ -378,6 +379,10 @@ func BenchmarkQueries(b *testing.B) {
 				return "", err
 			}
 			return r.Tier, nil
+		}},
+		{"top10-src-country-to-hostgroup-day", func() (string, error) {
+			r, err := rd.Top(ctx, query.TopRequest{Range: day, By: mustDimsB("src_country"), Metric: query.Bytes, Limit: 10, Filter: hgFilter})
+			return tierOf(r, err)
 		}},
 		{"top10-src-filtered-last-hour", func() (string, error) {
 			r, err := rd.Top(ctx, query.TopRequest{Range: query.Range{From: benchNow.Add(-time.Hour), To: benchNow}, By: mustDimsB("src_addr"),

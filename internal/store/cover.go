@@ -146,17 +146,13 @@ func segments(root string, t query.Tier, from, to time.Time) ([]segment, error) 
 // flows as one-flow rows, ports that are not well-known as 0, as the roll-ups keep them).
 func segmentsSource(t query.Tier, segs []segment) string {
 	if len(segs) == 1 && segs[0].tier == t {
-		src := "read_parquet(" + sqlFileList(segs[0].files) + ")"
-		if t.Bucket == 0 {
-			src = rawView(src)
-		}
-		return src
+		return tierView(t, scanFiles(segs[0].files))
 	}
 	cols := tierColumns(t)
 	parts := make([]string, len(segs))
 	for i, sg := range segs {
 		sel := make([]string, len(cols))
-		src := "read_parquet(" + sqlFileList(sg.files) + ")"
+		src := scanFiles(sg.files)
 		for j, c := range cols {
 			sel[j] = c.name
 			if sg.tier.Bucket == 0 {
@@ -174,5 +170,16 @@ func segmentsSource(t query.Tier, segs []segment) string {
 		parts[i] = fmt.Sprintf("SELECT %s FROM %s WHERE time_ms >= %d AND time_ms < %d",
 			strings.Join(sel, ", "), src, sg.from.UnixMilli(), sg.to.UnixMilli())
 	}
-	return "(" + strings.Join(parts, " UNION ALL ") + ")"
+	return tierView(t, "("+strings.Join(parts, " UNION ALL ")+")")
+}
+
+// tierView is a FROM item showing tier t's fields over source, a scan of its stored columns.
+func tierView(t query.Tier, source string) string {
+	if t == query.Tier1mNarrow {
+		return source // no hostgroups, no countries
+	}
+	if t.Bucket == 0 {
+		return rawView(source)
+	}
+	return rollupView(source)
 }

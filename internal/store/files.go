@@ -210,6 +210,18 @@ func publish(tmp string) error {
 // sqlString quotes s as an SQL string literal. Only paths the store builds go through it.
 func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
+// scanFiles is a scan of Parquet files of one tier (raw or roll-up) matching columns by name: a
+// file written before the enrichment columns existed reads them as NULL, which rawView and
+// rollupView show as "". The empty SELECT gives the columns even when no file has them.
+func scanFiles(files []string) string {
+	return "(SELECT * FROM read_parquet(" + sqlFileList(files) + ", union_by_name = true) UNION ALL BY NAME " + enrichmentColumns + ")"
+}
+
+// enrichmentColumns is an empty relation of the columns added with enrichment, the same in raw
+// and roll-up files.
+const enrichmentColumns = "SELECT NULL::VARCHAR AS src_hostgroup, NULL::VARCHAR AS dst_hostgroup, " +
+	"NULL::USMALLINT AS src_cc, NULL::USMALLINT AS dst_cc WHERE false"
+
 // sqlFileList is a DuckDB list literal of paths.
 func sqlFileList(files []string) string {
 	q := make([]string, len(files))

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"net/netip"
@@ -119,6 +120,11 @@ func (g *generator) next(rec *flow.Record) {
 	// tables give it, and the input interface the peering link of that AS
 	rec.SrcAS = originAS(rec.SrcAddr)
 	rec.InIf = 1 + (rec.SrcAS-64512)%8
+	// enrichment: the destinations are the carrier's customers (a hostgroup per /22, per /40 in
+	// IPv6, in the carrier's country); the sources stand for hosts on the Internet (no
+	// hostgroup), each /24 (/48) in one country.
+	rec.DstHostgroup, rec.DstCountry = hostgroupOf(rec.DstAddr), "JP"
+	rec.SrcCountry = countryOf(rec.SrcAddr)
 	if r.IntN(2) == 0 { // answer from the service to the client
 		rec.SrcPort, rec.DstPort = svc, eph
 	} else {
@@ -140,6 +146,55 @@ func originAS(a netip.Addr) uint32 {
 		p = uint32(b[2])<<24 | uint32(b[3])<<16 | uint32(b[4])<<8 | uint32(b[5])
 	}
 	return 64512 + (p*2654435761>>8)%500
+}
+
+// customerGroups and v6Groups name the generator's hostgroups.
+var customerGroups, v6Groups = func() (v4, v6 [256]string) {
+	for i := range v4 {
+		v4[i] = fmt.Sprintf("customer-%03d", i)
+		v6[i] = fmt.Sprintf("customer-v6-%03d", i)
+	}
+	return
+}()
+
+// hostgroupOf is the hostgroup of a destination: dc-core for 203.0.113.0/24, else a customer
+// per /22 of 198.18.0.0/15 (128 of them) or per /40 of 2001:db8::/32.
+func hostgroupOf(a netip.Addr) string {
+	b := a.As16()
+	switch {
+	case !a.Is4():
+		return v6Groups[b[4]]
+	case b[12] == 203:
+		return "dc-core"
+	}
+	return customerGroups[(b[13]-18)<<6|b[14]>>2]
+}
+
+// sourceCountries is where a Japanese carrier's inbound traffic comes from, one entry per
+// percent: weighted by how much each country sends (most from the carrier's own country).
+var sourceCountries = func() []string {
+	var out []string
+	for _, w := range []struct {
+		code string
+		pct  int
+	}{{"JP", 40}, {"US", 20}, {"CN", 7}, {"KR", 5}, {"DE", 3}, {"GB", 3}, {"NL", 3}, {"SG", 3},
+		{"HK", 2}, {"TW", 2}, {"FR", 2}, {"RU", 2}, {"BR", 2}, {"IN", 2}, {"VN", 1}, {"AU", 1}, {"CA", 1}} {
+		for range w.pct {
+			out = append(out, w.code)
+		}
+	}
+	return out
+}()
+
+// countryOf is the country of a source: one per /24 (/48 in IPv6), as a geolocation database
+// gives it.
+func countryOf(a netip.Addr) string {
+	b := a.As16()
+	p := uint32(b[12])<<16 | uint32(b[13])<<8 | uint32(b[14])
+	if !a.Is4() {
+		p = uint32(b[2])<<24 | uint32(b[3])<<16 | uint32(b[4])<<8 | uint32(b[5])
+	}
+	return sourceCountries[(p*2246822519>>8)%uint32(len(sourceCountries))]
 }
 
 // packetSize draws an average packet size the way links carry them: clustered at TCP

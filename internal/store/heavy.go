@@ -62,7 +62,7 @@ func (s *Store) buildHeavy(p partition) ([]string, error) {
 			return superseded, err
 		}
 		tmp := filepath.Join(dir, fileName('m', pf.merged)) + ".tmp"
-		q := heavySelect(f, rawView("read_parquet("+sqlFileList(pf.live)+")"), s.heavyK)
+		q := heavySelect(f, rawView(scanFiles(pf.live)), s.heavyK)
 		if err := copyPublish(s.w.mconn, q, tmp, copyOpts); err != nil {
 			return superseded, err
 		}
@@ -121,7 +121,7 @@ func (r *Reader) topHeavy(ctx context.Context, req query.TopRequest, metric quer
 	var args []any
 	if len(rawFiles) > 0 {
 		rows += fmt.Sprintf(" UNION ALL SELECT %[1]s_hi, %[1]s_lo, sum(bytes)::UBIGINT, sum(packets)::UBIGINT, count(*)::UBIGINT, 0::UBIGINT, false "+
-			"FROM %[2]s WHERE time_ms >= ? AND time_ms < ? GROUP BY ALL", field.Name, rawView("read_parquet("+sqlFileList(rawFiles)+")"))
+			"FROM %[2]s WHERE time_ms >= ? AND time_ms < ? GROUP BY ALL", field.Name, rawView(scanFiles(rawFiles)))
 		args = append(args, from.UnixMilli(), to.UnixMilli())
 	}
 	// the top rows by their known sums; the largest upper bound among values missing from some
@@ -171,7 +171,7 @@ UNION ALL SELECT 0, 0, 0, 0, 0, total, 0 FROM t`, rows, col, limit)
 		return a.lo < b.lo
 	})
 	for _, x := range tops {
-		row := query.TopRow{Key: renderKey(req.By, []uint64{x.hi, x.lo}), Bytes: x.b, Packets: x.p, Flows: x.f}
+		row := query.TopRow{Key: renderKey(req.By, []any{x.hi, x.lo}), Bytes: x.b, Packets: x.p, Flows: x.f}
 		row.Value = metric.PerSecond(float64(x.m), to.Sub(from).Seconds())
 		res.Rows = append(res.Rows, row)
 	}

@@ -11,8 +11,8 @@ import (
 	"github.com/klauspost/compress/s2"
 )
 
-// A minimal Parquet writer for chunk files: one row group of required INT32/INT64 columns, plain
-// encoding, Snappy pages, min/max statistics. Staged columns are already in memory, so writing is
+// A minimal Parquet writer for chunk files: one row group of required INT32/INT64 columns (with
+// min/max statistics) and BYTE_ARRAY strings (without), plain encoding, Snappy pages. Staged columns are already in memory, so writing is
 // a copy into a page buffer and a compression; a general Parquet library spent most of its time
 // growing buffers. Merges rewrite chunks with DuckDB (sorted, ZSTD).
 
@@ -57,6 +57,8 @@ func pqPhysical(typ string) (phys int32, width int, signed bool, converted int32
 		return 1, 4, false, 12, 16
 	case "UTINYINT":
 		return 1, 4, false, 11, 8
+	case "VARCHAR":
+		return 6, 0, false, 0, 0 // BYTE_ARRAY, UTF8
 	}
 	panic("store: no Parquet mapping for " + typ)
 }
@@ -207,6 +209,18 @@ func appendNarrow[T uint8 | uint16](w *pqWriter, v []T) {
 	}
 }
 
+// strings appends values of a VARCHAR column: each as its length (4 bytes) and its bytes.
+func (w *pqWriter) strings(v []string) {
+	for _, x := range v {
+		if len(w.page) > 0 && len(w.page)+4+len(x) > pqPageBytes {
+			w.flushPage()
+		}
+		w.page = binary.LittleEndian.AppendUint32(w.page, uint32(len(x)))
+		w.page = append(w.page, x...)
+		w.pageVals++
+	}
+}
+
 func (w *pqWriter) flushPage() {
 	if w.pageVals == 0 {
 		return
@@ -249,9 +263,13 @@ func (w *pqWriter) close(sc *pqScratch) error {
 		t.str(4, c.name)
 		t.i32(6, conv)
 		t.beginStruct(10) // LogicalType
-		t.beginStruct(10) // INTEGER
-		t.byte8(1, bits)
-		t.boolean(2, signed)
+		if phys == 6 {
+			t.beginStruct(1) // STRING
+		} else {
+			t.beginStruct(10) // INTEGER
+			t.byte8(1, bits)
+			t.boolean(2, signed)
+		}
 		t.endStruct()
 		t.endStruct()
 		t.end()

@@ -105,12 +105,28 @@ func ceilTime(t time.Time, d time.Duration) time.Time {
 	return f.Add(d)
 }
 
-// keyColumns are the stored columns of the dimensions, as SQL cast to UBIGINT, and their count.
+// keyColumns are the stored columns of the dimensions, in order: two per address, one per other
+// field.
 func keyColumns(by []query.Field, prefix string) []string {
 	var out []string
 	for _, f := range by {
 		for _, c := range fieldColumns(f) {
 			out = append(out, prefix+c)
+		}
+	}
+	return out
+}
+
+// keyCasts are the SQL casts that make keyColumns scannable: UBIGINT for numbers, none for text.
+func keyCasts(by []query.Field) []string {
+	var out []string
+	for _, f := range by {
+		for range fieldColumns(f) {
+			if f.IsText() {
+				out = append(out, "")
+			} else {
+				out = append(out, "::UBIGINT")
+			}
 		}
 	}
 	return out
@@ -124,20 +140,37 @@ func flowsSum(t query.Tier, prefix string) string {
 	return "sum(" + prefix + "flows)"
 }
 
-// renderKey turns scanned key values into text, one per dimension.
-func renderKey(by []query.Field, vals []uint64) []string {
+// renderKey turns scanned key values (uint64 for numbers, string for text, one per keyColumns
+// entry) into text, one per dimension.
+func renderKey(by []query.Field, vals []any) []string {
 	key := make([]string, 0, len(by))
 	i := 0
 	for _, f := range by {
-		if f.Kind == query.KindAddr {
-			key = append(key, query.FormatValue(f, vals[i], vals[i+1]))
+		switch {
+		case f.Kind == query.KindAddr:
+			key = append(key, query.FormatValue(f, asUint(vals[i]), asUint(vals[i+1])))
 			i += 2
-		} else {
-			key = append(key, query.FormatValue(f, 0, vals[i]))
+		case f.IsText():
+			s, _ := vals[i].(string)
+			key = append(key, s)
+			i++
+		default:
+			key = append(key, query.FormatValue(f, 0, asUint(vals[i])))
 			i++
 		}
 	}
 	return key
+}
+
+// asUint is a scanned number.
+func asUint(v any) uint64 {
+	switch x := v.(type) {
+	case uint64:
+		return x
+	case int64:
+		return uint64(x)
+	}
+	return 0
 }
 
 func names(by []query.Field) []string {
@@ -171,7 +204,7 @@ func (r *Reader) Top(ctx context.Context, req query.TopRequest) (*query.TopResul
 	from, to := floorTime(req.From, t.Bucket), ceilTime(req.To, t.Bucket)
 	res := &query.TopResult{Tier: t.Name, From: query.FormatTime(from), To: query.FormatTime(to),
 		By: names(req.By), Metric: metric, Rows: []query.TopRow{}}
-	keys := keyColumns(req.By, "")
+	keys, casts := keyColumns(req.By, ""), keyCasts(req.By)
 	order := map[string]string{"bytes": "b", "packets": "p", "flows": "f"}[metric.Column()]
 	seconds := to.Sub(from).Seconds()
 	err := r.queryFiles(ctx, t, from, to, func(src string) (string, []any) {
@@ -179,7 +212,7 @@ func (r *Reader) Top(ctx context.Context, req query.TopRequest) (*query.TopResul
 		sel := make([]string, len(keys))
 		ord := make([]string, len(keys))
 		for i, k := range keys {
-			sel[i] = fmt.Sprintf("%s::UBIGINT AS k%d", k, i)
+			sel[i] = fmt.Sprintf("%s%s AS k%d", k, casts[i], i)
 			ord[i] = fmt.Sprintf("k%d", i)
 		}
 		q := fmt.Sprintf("SELECT %s, sum(bytes)::UBIGINT AS b, sum(packets)::UBIGINT AS p, %s::UBIGINT AS f FROM %s "+
@@ -187,17 +220,19 @@ func (r *Reader) Top(ctx context.Context, req query.TopRequest) (*query.TopResul
 			strings.Join(sel, ", "), flowsSum(t, ""), src, cond, order, strings.Join(ord, ", "), limit)
 		return q, append([]any{from.UnixMilli(), to.UnixMilli()}, args...)
 	}, func(rows *sql.Rows) error {
-		vals := make([]uint64, len(keys)+3)
-		dest := make([]any, len(vals))
-		for i := range vals {
-			dest[i] = &vals[i]
+		n := len(keys)
+		kv := make([]any, n)
+		var sums [3]uint64
+		dest := make([]any, 0, n+3)
+		for i := range kv {
+			dest = append(dest, &kv[i])
 		}
+		dest = append(dest, &sums[0], &sums[1], &sums[2])
 		for rows.Next() {
 			if err := rows.Scan(dest...); err != nil {
 				return err
 			}
-			n := len(keys)
-			row := query.TopRow{Key: renderKey(req.By, vals[:n]), Bytes: vals[n], Packets: vals[n+1], Flows: vals[n+2]}
+			row := query.TopRow{Key: renderKey(req.By, kv), Bytes: sums[0], Packets: sums[1], Flows: sums[2]}
 			row.Value = metric.PerSecond(float64(map[string]uint64{"bytes": row.Bytes, "packets": row.Packets, "flows": row.Flows}[metric.Column()]), seconds)
 			res.Rows = append(res.Rows, row)
 		}
@@ -242,7 +277,7 @@ func (r *Reader) Series(ctx context.Context, req query.SeriesRequest) (*query.Se
 		sum = flowsSum(t, "")
 	}
 	b := bucket.Milliseconds()
-	keys := keyColumns(req.By, "")
+	keys, casts := keyColumns(req.By, ""), keyCasts(req.By)
 	stack := query.ClampLimit(req.Limit, query.DefaultStack, query.MaxStack)
 	type line struct {
 		key   []string
@@ -267,7 +302,7 @@ func (r *Reader) Series(ctx context.Context, req query.SeriesRequest) (*query.Se
 		topCols := make([]string, len(keys))
 		for i, k := range keys {
 			on[i] = "s." + k + " = t." + k
-			topCols[i] = "t." + k + "::UBIGINT"
+			topCols[i] = "t." + k + casts[i]
 		}
 		ssum := strings.ReplaceAll(sum, "(", "(s.")
 		if sum == "count(*)" {
@@ -284,7 +319,7 @@ func (r *Reader) Series(ctx context.Context, req query.SeriesRequest) (*query.Se
 		var ts int64
 		var other bool
 		var v uint64
-		keyVals := make([]*uint64, len(keys))
+		keyVals := make([]any, len(keys))
 		dest := []any{&ts}
 		if len(keys) > 0 {
 			dest = append(dest, &other)
@@ -305,11 +340,7 @@ func (r *Reader) Series(ctx context.Context, req query.SeriesRequest) (*query.Se
 			case other:
 				id = "\x00other"
 			default:
-				vals := make([]uint64, len(keys))
-				for i, p := range keyVals {
-					vals[i] = *p
-				}
-				k := renderKey(req.By, vals)
+				k := renderKey(req.By, keyVals)
 				id = strings.Join(k, "\x00")
 				if lines[id] == nil {
 					lines[id] = &line{key: k, vals: make([]float64, npoints)}
@@ -362,7 +393,7 @@ func (r *Reader) Series(ctx context.Context, req query.SeriesRequest) (*query.Se
 var flowColumns = func() string {
 	var out []string
 	for _, c := range flowFields {
-		if c.typ == "BIGINT" {
+		if c.typ == "BIGINT" || c.typ == "VARCHAR" {
 			out = append(out, c.name)
 		} else {
 			out = append(out, c.name+"::UBIGINT")
@@ -384,16 +415,22 @@ func (r *Reader) Flows(ctx context.Context, req query.FlowsRequest) (*query.Flow
 		return q, append([]any{req.From.UnixMilli(), req.To.UnixMilli()}, args...)
 	}, func(rows *sql.Rows) error {
 		var tm, dur, delay int64
-		u := make([]uint64, len(flowFields)-3)
+		u := make([]uint64, len(flowFields)-3-len(flowTexts))
+		var texts [len(flowTexts)]string
 		dest := []any{&tm, &dur, &delay}
 		for i := range u {
 			dest = append(dest, &u[i])
+		}
+		for i := range texts {
+			dest = append(dest, &texts[i])
 		}
 		for rows.Next() {
 			if err := rows.Scan(dest...); err != nil {
 				return err
 			}
-			res.Flows = append(res.Flows, flowRow(tm, dur, delay, u))
+			row := flowRow(tm, dur, delay, u)
+			row.SrcHostgroup, row.DstHostgroup, row.SrcCountry, row.DstCountry = texts[0], texts[1], texts[2], texts[3]
+			res.Flows = append(res.Flows, row)
 		}
 		return nil
 	})
@@ -403,7 +440,11 @@ func (r *Reader) Flows(ctx context.Context, req query.FlowsRequest) (*query.Flow
 	return res, nil
 }
 
-// flowRow builds a FlowRow from the scanned columns; u holds flowFields[3:].
+// flowTexts are the text fields of flowFields, its last ones.
+var flowTexts = [...]string{"src_hostgroup", "dst_hostgroup", "src_country", "dst_country"}
+
+// flowRow builds a FlowRow from the scanned columns; u holds the numbers of flowFields[3:] (the
+// texts, flowTexts, are set by the caller).
 func flowRow(tm, dur, delay int64, u []uint64) query.FlowRow {
 	addr := func(i int) string {
 		a := query.DecodeAddr(u[i], u[i+1])

@@ -21,6 +21,10 @@ var rollupColumns = []rawColumn{
 	{"proto", "UTINYINT"},
 	{"src_as", "UINTEGER"}, {"dst_as", "UINTEGER"},
 	{"direction", "UTINYINT"},
+	// Enrichment: hostgroups and countries; roll-up files older than these columns read them as
+	// NULL, shown as "" (rollupView, rollupSelect).
+	{"src_hostgroup", "VARCHAR"}, {"dst_hostgroup", "VARCHAR"},
+	{"src_cc", "USMALLINT"}, {"dst_cc", "USMALLINT"}, // countries as numbers (countryCode)
 	{"bytes", "UBIGINT"}, {"packets", "UBIGINT"}, {"flows", "UBIGINT"},
 }
 
@@ -43,6 +47,16 @@ var narrowColumns = func() []rawColumn {
 	return out
 }()
 
+// rollupStringColumns are the VARCHAR dimensions of the roll-ups.
+var rollupStringColumns = func() (out []string) {
+	for _, c := range rollupColumns {
+		if c.typ == "VARCHAR" {
+			out = append(out, c.name)
+		}
+	}
+	return out
+}()
+
 // tierColumns is the schema of the files of roll-up tier t: time_ms, the fields kept, then the
 // sums bytes, packets and flows.
 func tierColumns(t query.Tier) []rawColumn {
@@ -59,6 +73,17 @@ var rollupTiers = []query.Tier{query.Tier5m, query.Tier1h, query.Tier1mNarrow}
 // storedTiers are the tiers of flows on disk, raw first: query.Tiers and Tier1mNarrow.
 func storedTiers() []query.Tier {
 	return append(append([]query.Tier{}, query.Tiers...), query.Tier1mNarrow)
+}
+
+// rollupView is a FROM item over source, a scan of roll-up files, that shows the hostgroups of
+// files older than them as "" rather than NULL, and the countries as text.
+func rollupView(source string) string {
+	repl := make([]string, len(rollupStringColumns))
+	for i, c := range rollupStringColumns {
+		repl[i] = fmt.Sprintf("coalesce(%s, '') AS %s", c, c)
+	}
+	return "(SELECT * REPLACE (" + strings.Join(repl, ", ") + "), " + countrySQL("src_cc") + " AS src_country, " +
+		countrySQL("dst_cc") + " AS dst_country FROM " + source + ")"
 }
 
 // wellKnownSQL is an SQL condition true when column col holds a well-known port
@@ -259,7 +284,7 @@ func (s *Store) writeRollup(t query.Tier, name string, files []chunkFile, sel fu
 		seq = max(seq, f.seq)
 	}
 	tmp := filepath.Join(dir, fileName('c', seq)) + ".tmp"
-	q := sel(t, "read_parquet("+sqlFileList(paths)+")")
+	q := sel(t, scanFiles(paths))
 	return copyPublish(s.w.mconn, q, tmp, chunkCopyOpts)
 }
 
@@ -274,7 +299,14 @@ func rollupSelect(t query.Tier, source, where string) string {
 	grp := []string{"1"}
 	cols := tierColumns(t)
 	for _, c := range cols[1 : len(cols)-3] {
-		sel = append(sel, c.name)
+		switch {
+		case c.typ == "VARCHAR":
+			sel = append(sel, fmt.Sprintf("coalesce(%s, '') AS %s", c.name, c.name))
+		case c.name == "src_cc" || c.name == "dst_cc":
+			sel = append(sel, fmt.Sprintf("coalesce(%s, 0)::USMALLINT AS %s", c.name, c.name))
+		default:
+			sel = append(sel, c.name)
+		}
 		grp = append(grp, fmt.Sprint(len(sel)))
 	}
 	sel = append(sel, "sum(bytes)::UBIGINT AS bytes", "sum(packets)::UBIGINT AS packets", "sum(flows)::UBIGINT AS flows")

@@ -61,6 +61,11 @@ var rawColumns = []rawColumn{
 	{"forwarding_status", "UTINYINT"},
 	{"mpls_label", "UINTEGER"},
 	{"port_swap", "UTINYINT"}, // 1 when src_port is port_hi (and differs from dst_port)
+	// Enrichment (internal/enrich); files written before these columns read them as "".
+	{"src_hostgroup", "VARCHAR"},
+	{"dst_hostgroup", "VARCHAR"},
+	{"src_cc", "USMALLINT"}, // src_country's two letters (countryCode), 0 for none
+	{"dst_cc", "USMALLINT"},
 }
 
 // flowFields are the raw tier's fields as queries see them (rawView), in FlowRow order: time,
@@ -95,6 +100,10 @@ var flowFields = []rawColumn{
 	{"direction", "UTINYINT"},
 	{"forwarding_status", "UTINYINT"},
 	{"mpls_label", "UINTEGER"},
+	{"src_hostgroup", "VARCHAR"},
+	{"dst_hostgroup", "VARCHAR"},
+	{"src_country", "VARCHAR"},
+	{"dst_country", "VARCHAR"},
 }
 
 // derivedFields are the flow fields not stored as such, as SQL on the stored columns.
@@ -104,6 +113,15 @@ var derivedFields = map[string]string{
 	"src_port":          "CASE WHEN port_swap = 1 THEN " + portHiSQL + " ELSE port_lo END",
 	"dst_port":          "CASE WHEN port_swap = 1 THEN port_lo ELSE " + portHiSQL + " END",
 	"bytes":             "bytes_per_packet * packets + bytes_rem",
+	"src_hostgroup":     "coalesce(src_hostgroup, '')", // NULL in files older than the column
+	"dst_hostgroup":     "coalesce(dst_hostgroup, '')",
+	"src_country":       countrySQL("src_cc"),
+	"dst_country":       countrySQL("dst_cc"),
+}
+
+// countrySQL is the country code stored as a number in column col, as text ("" for none).
+func countrySQL(col string) string {
+	return "CASE WHEN coalesce(" + col + ", 0) = 0 THEN '' ELSE chr((" + col + " >> 8)::INTEGER) || chr((" + col + " & 255)::INTEGER) END"
 }
 
 // portHiSQL is the higher port of a flow, from its stored bytes.
@@ -118,6 +136,8 @@ var rawViewSelect = func() string {
 			out[i] = "(" + e + ")::" + c.typ + " AS " + c.name
 		}
 	}
+	// the stored country codes too, which the roll-ups keep
+	out = append(out, "coalesce(src_cc, 0)::USMALLINT AS src_cc", "coalesce(dst_cc, 0)::USMALLINT AS dst_cc")
 	return strings.Join(out, ", ")
 }()
 

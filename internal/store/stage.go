@@ -13,19 +13,22 @@ import (
 // delay (in seconds);
 // addresses as their two halves; volumes scaled by the sampling rate, bytes as bytes per packet
 // and remainder; ports as the lower and the higher of the pair and which one the source has. Consume converts a flow.Batch into a stage in
-// one pass per column; writing a chunk is then a copy of each column into pages. No column holds
-// a pointer: the garbage collector neither scans staged flows nor slows their copy.
+// one pass per column; writing a chunk is then a copy of each column into pages. Only the four
+// enrichment columns hold pointers (strings shared with the enricher, a handful of distinct
+// ones): the garbage collector scans little of a stage.
 type stage struct {
 	i64 [3][]int64
 	u64 [11][]uint64
 	u32 [8][]uint32
-	u16 [3][]uint16
+	u16 [5][]uint16
 	u8  [12][]uint8
+	// str are the hostgroups: shared strings, never copied per flow.
+	str [2][]string
 }
 
 // stageCol maps a column of rawColumns to its slice in a stage.
 type stageCol struct {
-	width int // 0: i64, 8: u64, 4: u32, 2: u16, 1: u8
+	width int // 0: i64, 8: u64, 4: u32, 2: u16, 1: u8, -1: str
 	idx   int
 }
 
@@ -43,8 +46,10 @@ var stageCols = [...]stageCol{
 	{1, 5}, {1, 6}, // src_mask, dst_mask
 	{2, 2},         // vlan
 	{1, 7}, {1, 8}, // direction, forwarding_status
-	{4, 7}, // mpls_label
-	{1, 9}, // port_swap
+	{4, 7},           // mpls_label
+	{1, 9},           // port_swap
+	{-1, 0}, {-1, 1}, // src_hostgroup, dst_hostgroup
+	{2, 3}, {2, 4}, // src_cc, dst_cc
 }
 
 func (s *stage) len() int { return len(s.i64[0]) }
@@ -64,6 +69,10 @@ func (s *stage) reset() {
 	}
 	for i := range s.u8 {
 		s.u8[i] = s.u8[i][:0]
+	}
+	for i := range s.str {
+		clear(s.str[i]) // let the strings go
+		s.str[i] = s.str[i][:0]
 	}
 }
 
@@ -88,6 +97,9 @@ func (s *stage) grow(n int) {
 	}
 	for i := range s.u8 {
 		s.u8[i] = append(make([]uint8, 0, c), s.u8[i]...)
+	}
+	for i := range s.str {
+		s.str[i] = append(make([]string, 0, c), s.str[i]...)
 	}
 }
 
@@ -148,6 +160,33 @@ func (s *stage) add(b *flow.Batch) {
 	for i, v := range [...][]uint8{b.Proto, b.TCPFlags, b.ToS, b.ICMPType, b.ICMPCode, b.SrcMask, b.DstMask, b.Direction, b.ForwardingStatus} {
 		s.u8[i] = append(s.u8[i], v...)
 	}
+	for i, v := range [...][]string{b.SrcHostgroup, b.DstHostgroup} {
+		if len(v) != n { // a batch nobody enriched: empty
+			s.str[i] = append(s.str[i], make([]string, n)...)
+			continue
+		}
+		s.str[i] = append(s.str[i], v...)
+	}
+	for i, v := range [...][]string{b.SrcCountry, b.DstCountry} {
+		cc := s.u16[3+i][at : at+n]
+		if len(v) != n {
+			clear(cc)
+		} else {
+			for j, c := range v {
+				cc[j] = countryCode(c)
+			}
+		}
+		s.u16[3+i] = s.u16[3+i][:at+n]
+	}
+}
+
+// countryCode is a country's two letters as a number (first letter in the high byte), 0 for
+// none: a small integer groups and sorts far faster than a string in the roll-ups and merges.
+func countryCode(c string) uint16 {
+	if len(c) != 2 {
+		return 0
+	}
+	return uint16(c[0])<<8 | uint16(c[1])
 }
 
 // addrs appends the halves of addresses a to u64[at] and u64[at+1]. Runs of one address (an
@@ -186,6 +225,9 @@ func (s *stage) appendRow(src *stage, i int) {
 	for c := range s.u8 {
 		s.u8[c] = append(s.u8[c], src.u8[c][i])
 	}
+	for c := range s.str {
+		s.str[c] = append(s.str[c], src.str[c][i])
+	}
 }
 
 // write sends column col (of rawColumns) to pw.
@@ -199,6 +241,8 @@ func (s *stage) write(col int, pw *pqWriter) {
 		pw.uint32s(s.u32[sc.idx])
 	case 2:
 		pw.uint16s(s.u16[sc.idx])
+	case -1:
+		pw.strings(s.str[sc.idx])
 	default:
 		pw.uint8s(s.u8[sc.idx])
 	}

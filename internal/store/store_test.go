@@ -76,6 +76,14 @@ func knownFlows() []flow.Record {
 			SrcAS: uint32(64500 + r.IntN(3)), DstAS: 64496, DstMask: 24, Direction: uint8(r.IntN(3)),
 			TCPFlags: uint8(r.IntN(64)), VLAN: uint16(r.IntN(3)), MPLSLabel: uint32(r.IntN(2) * 16),
 		})
+		// enrichment, from the addresses: two customers' hostgroups, countries by source
+		f := &out[len(out)-1]
+		if d.Is4() {
+			f.DstHostgroup, f.DstCountry = []string{"customer-a", "customer-b"}[(d.As4()[3]-1)/6], "JP"
+			f.SrcCountry = []string{"JP", "US", "CN", "", "KR"}[src.As4()[3]%5]
+		} else if d == netip.MustParseAddr("2001:db8:1::5") {
+			f.DstHostgroup, f.SrcHostgroup = "v6 lab", "v6 lab" // a name with a space
+		}
 	}
 	return out
 }
@@ -114,12 +122,24 @@ func fieldValue(r *flow.Record, name string) string {
 		return itoa(uint64(r.InIf))
 	case "src_as":
 		return itoa(uint64(r.SrcAS))
+	case "src_hostgroup":
+		return r.SrcHostgroup
+	case "dst_hostgroup":
+		return r.DstHostgroup
+	case "src_country":
+		return r.SrcCountry
+	case "dst_country":
+		return r.DstCountry
 	}
 	panic(name)
 }
 
-func fieldNums(r *flow.Record, name string) []uint64 {
-	addr := func(a netip.Addr) []uint64 { hi, lo := query.EncodeAddr(a); return []uint64{hi, lo} }
+// fieldNums are the stored values of a field, as the store orders them: numbers, or text.
+func fieldNums(r *flow.Record, name string) []any {
+	addr := func(a netip.Addr) []any { hi, lo := query.EncodeAddr(a); return []any{hi, lo} }
+	if f, _ := query.LookupField(name); f.IsText() {
+		return []any{fieldValue(r, name)}
+	}
 	switch name {
 	case "dst_addr":
 		return addr(r.DstAddr)
@@ -128,22 +148,30 @@ func fieldNums(r *flow.Record, name string) []uint64 {
 	case "exporter":
 		return addr(r.Exporter)
 	case "proto":
-		return []uint64{uint64(r.Proto)}
+		return []any{uint64(r.Proto)}
 	case "dst_port":
-		return []uint64{uint64(r.DstPort)}
+		return []any{uint64(r.DstPort)}
 	case "in_if":
-		return []uint64{uint64(r.InIf)}
+		return []any{uint64(r.InIf)}
 	case "src_as":
-		return []uint64{uint64(r.SrcAS)}
+		return []any{uint64(r.SrcAS)}
 	}
 	panic(name)
+}
+
+// lessStored orders two stored values of one column.
+func lessStored(a, b any) bool {
+	if x, ok := a.(string); ok {
+		return x < b.(string)
+	}
+	return a.(uint64) < b.(uint64)
 }
 
 func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
 
 func (o oracle) top(by []string, metric query.Metric, keep func(*flow.Record) bool, from, to time.Time, limit int) []query.TopRow {
 	groups := map[string]*query.TopRow{}
-	order := map[string][]uint64{} // the store breaks ties by the stored key values, ascending
+	order := map[string][]any{} // the store breaks ties by the stored key values, ascending
 	for i := range o {
 		r := &o[i]
 		if r.StartMs < from.UnixMilli() || r.StartMs >= to.UnixMilli() || !keep(r) {
@@ -179,7 +207,7 @@ func (o oracle) top(by []string, metric query.Metric, keep func(*flow.Record) bo
 		a, b := order[strings.Join(rows[i].Key, "|")], order[strings.Join(rows[j].Key, "|")]
 		for x := range a {
 			if a[x] != b[x] {
-				return a[x] < b[x]
+				return lessStored(a[x], b[x])
 			}
 		}
 		return false
@@ -249,6 +277,17 @@ func TestQueriesExact(t *testing.T) {
 			Filter: mustFilter(t, "not exporter = 192.0.2.1")}, "1m-narrow", func(r *flow.Record) bool { return r.Exporter != netip.MustParseAddr("192.0.2.1") }, 3},
 		{"top src_as by pps, 5 unaligned hours, not exporter", query.TopRequest{Range: query.Range{From: hour(-5).Add(time.Second), To: testNow.Add(time.Second)}, By: mustDims(t, "src_as"), Metric: query.PPS, Limit: 10,
 			Filter: mustFilter(t, "not exporter = 192.0.2.1")}, "5m", func(r *flow.Record) bool { return r.Exporter != netip.MustParseAddr("192.0.2.1") }, 3},
+		{"top src_country by bytes, to two hostgroups, aligned 2h", query.TopRequest{Range: query.Range{From: hour(-2), To: testNow}, By: mustDims(t, "src_country"), Metric: query.Bytes, Limit: 10,
+			Filter: mustFilter(t, "dst_hostgroup in (customer-a, customer-b) and dst_country = jp")}, "1h",
+			func(r *flow.Record) bool {
+				return (r.DstHostgroup == "customer-a" || r.DstHostgroup == "customer-b") && r.DstCountry == "JP"
+			}, 5},
+		{"top dst_hostgroup,src_country by flows, 90 unaligned minutes, not US", query.TopRequest{Range: query.Range{From: testNow.Add(-90*time.Minute - 17*time.Second), To: testNow.Add(-17 * time.Second)},
+			By: mustDims(t, "dst_hostgroup,src_country"), Metric: query.Flows, Limit: 20, Filter: mustFilter(t, `src_country != US and not dst_hostgroup = ""`)}, "1m",
+			func(r *flow.Record) bool { return r.SrcCountry != "US" && r.DstHostgroup != "" }, 9},
+		{"top src_hostgroup by packets, last 3h, src_addr filter", query.TopRequest{Range: query.Range{From: hour(-3), To: testNow}, By: mustDims(t, "src_hostgroup"), Metric: query.Packets, Limit: 10,
+			Filter: mustFilter(t, `src_addr in 2001:db8::/32 or src_hostgroup = "v6 lab"`)}, "raw",
+			func(r *flow.Record) bool { return r.SrcAddr.Is6() || r.SrcHostgroup == "v6 lab" }, 1},
 	}
 	answers := map[string]string{}
 	for _, tc := range topCases {
@@ -312,8 +351,33 @@ func TestQueriesExact(t *testing.T) {
 			}
 		}
 	}
+	// series: bytes by destination hostgroup, the top one stacked plus other, hourly: the 1h tier
+	sr, err := s.Series(ctx, query.SeriesRequest{Range: query.Range{From: hour(-3), To: testNow}, By: mustDims(t, "dst_hostgroup"), Metric: query.Bytes, Limit: 1, Bucket: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sr.Tier != "1h" || len(sr.Times) != 3 || len(sr.Series) != 2 || !sr.Series[1].Other {
+		t.Fatalf("series by hostgroup: tier %s, %d times, %+v", sr.Tier, len(sr.Times), sr.Series)
+	}
+	hgTop := o.top([]string{"dst_hostgroup"}, query.Bytes, any, hour(-3), testNow, 10)
+	if !reflect.DeepEqual(sr.Series[0].Key, hgTop[0].Key) {
+		t.Errorf("series by hostgroup: top line %v, want %v", sr.Series[0].Key, hgTop[0].Key)
+	}
+	for bi, bt := range sr.Times {
+		var top, other float64
+		for _, p := range o.top([]string{"dst_hostgroup"}, query.Bytes, any, bt, bt.Add(time.Hour), 10) {
+			if reflect.DeepEqual(p.Key, hgTop[0].Key) {
+				top += float64(p.Bytes)
+			} else {
+				other += float64(p.Bytes)
+			}
+		}
+		if sr.Series[0].Values[bi] != top || sr.Series[1].Values[bi] != other {
+			t.Errorf("series by hostgroup, hour %s: %v and %v, want %v and %v", bt, sr.Series[0].Values[bi], sr.Series[1].Values[bi], top, other)
+		}
+	}
 	// series: one line of flows per 10 s over the last 10 minutes: raw
-	sr, err := s.Series(ctx, query.SeriesRequest{Range: query.Range{From: testNow.Add(-10 * time.Minute), To: testNow}, Metric: query.Flows, Bucket: 10 * time.Second})
+	sr, err = s.Series(ctx, query.SeriesRequest{Range: query.Range{From: testNow.Add(-10 * time.Minute), To: testNow}, Metric: query.Flows, Bucket: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +420,8 @@ func TestQueriesExact(t *testing.T) {
 			g.Bytes != w.ScaledBytes() || g.Packets != w.ScaledPackets() || g.SamplingRate != w.SamplingRate ||
 			g.InIf != w.InIf || g.OutIf != w.OutIf || g.SrcAS != w.SrcAS || g.DstAS != w.DstAS || g.TCPFlags != w.TCPFlags ||
 			g.VLAN != w.VLAN || g.MPLSLabel != w.MPLSLabel || g.ObsDomain != w.ObsDomain || g.DstMask != w.DstMask ||
-			g.Direction != query.DirectionName(w.Direction) {
+			g.Direction != query.DirectionName(w.Direction) || g.SrcHostgroup != w.SrcHostgroup || g.DstHostgroup != w.DstHostgroup ||
+			g.SrcCountry != w.SrcCountry || g.DstCountry != w.DstCountry {
 			t.Errorf("flow %d:\n got %+v\nwant %+v", i, g, w)
 		}
 	}
@@ -570,7 +635,8 @@ func TestGeneratorFlowsRoundTrip(t *testing.T) {
 			SrcAddr: r.SrcAddr.String(), DstAddr: r.DstAddr.String(), NextHop: r.NextHop.String(), SrcPort: r.SrcPort, DstPort: r.DstPort,
 			Proto: query.ProtoName(r.Proto), TCPFlags: r.TCPFlags, ToS: r.ToS, ICMPType: r.ICMPType, ICMPCode: r.ICMPCode,
 			Bytes: r.ScaledBytes(), Packets: r.ScaledPackets(), SrcAS: r.SrcAS, DstAS: r.DstAS, SrcMask: r.SrcMask, DstMask: r.DstMask,
-			VLAN: r.VLAN, Direction: query.DirectionName(r.Direction), ForwardingStatus: r.ForwardingStatus, MPLSLabel: r.MPLSLabel}
+			VLAN: r.VLAN, Direction: query.DirectionName(r.Direction), ForwardingStatus: r.ForwardingStatus, MPLSLabel: r.MPLSLabel,
+			SrcHostgroup: r.SrcHostgroup, DstHostgroup: r.DstHostgroup, SrcCountry: r.SrcCountry, DstCountry: r.DstCountry}
 		want[fmt.Sprintf("%+v", row)]++
 	}
 	ingest(t, s, recs)
@@ -743,4 +809,85 @@ func TestOpenPartitionMergedFastThenFinal(t *testing.T) {
 	if unsorted != 0 {
 		t.Errorf("final merged file: %d rows out of order", unsorted)
 	}
+}
+
+// TestFilesWithoutEnrichmentReadAsEmpty rewrites the raw chunks of a first ingest without the
+// hostgroup and country columns, as a store older than them wrote its files, then ingests more:
+// queries, roll-ups and merges read the old flows' hostgroups and countries as "".
+func TestFilesWithoutEnrichmentReadAsEmpty(t *testing.T) {
+	recs := knownFlows()
+	half := len(recs) / 2
+	dir := t.TempDir()
+	s := openTestStore(t, dir)
+	ingest(t, s, recs[:half])
+	r, err := OpenReader(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := filepath.Glob(filepath.Join(dir, "*", "*", "c-*.parquet")) // raw and roll-ups
+	if err != nil || len(old) == 0 {
+		t.Fatalf("chunks: %v %v", old, err)
+	}
+	for _, p := range old {
+		q := fmt.Sprintf("COPY (SELECT * EXCLUDE (src_hostgroup, dst_hostgroup, src_cc, dst_cc) FROM read_parquet(%s)) TO %s (FORMAT parquet)",
+			sqlString(p), sqlString(p+".old"))
+		if _, err := r.db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(p+".old", p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Close()
+	ingest(t, s, recs[half:])
+	o := make(oracle, len(recs))
+	copy(o, recs)
+	for i := range o[:half] {
+		o[i].SrcHostgroup, o[i].DstHostgroup, o[i].SrcCountry, o[i].DstCountry = "", "", "", ""
+	}
+	ctx := context.Background()
+	check := func(stage string) {
+		for _, tc := range []struct {
+			by, tier string
+			from     time.Time
+		}{
+			{"dst_hostgroup", "raw", testNow.Add(-3 * time.Hour)},
+			{"src_country,dst_country", "1h", testNow.Add(-3 * time.Hour)},
+		} {
+			req := query.TopRequest{Range: query.Range{From: tc.from, To: testNow}, By: mustDims(t, tc.by), Metric: query.Bytes, Limit: 20}
+			if tc.tier == "raw" {
+				req.Filter = mustFilter(t, "dst_addr in 0.0.0.0/0 or dst_addr in ::/0") // not exact in the roll-ups: raw
+			}
+			res, err := s.Top(ctx, req)
+			if err != nil {
+				t.Fatalf("%s: top by %s: %v", stage, tc.by, err)
+			}
+			if res.Tier != tc.tier {
+				t.Errorf("%s: top by %s from tier %s, want %s", stage, tc.by, res.Tier, tc.tier)
+			}
+			want := o.top(res.By, query.Bytes, func(*flow.Record) bool { return true }, tc.from, testNow, 20)
+			if !reflect.DeepEqual(res.Rows, want) {
+				t.Errorf("%s: top by %s:\n got %+v\nwant %+v", stage, tc.by, res.Rows, want)
+			}
+		}
+		fr, err := s.Flows(ctx, query.FlowsRequest{Range: query.Range{From: testNow.Add(-3 * time.Hour), To: testNow}, Limit: query.MaxFlows,
+			Filter: mustFilter(t, `dst_country = ""`)})
+		if err != nil {
+			t.Fatalf("%s: %v", stage, err)
+		}
+		n := 0
+		for _, r := range o {
+			if r.DstCountry == "" {
+				n++
+			}
+		}
+		if len(fr.Flows) != n || n <= half {
+			t.Errorf("%s: %d flows without a destination country, want %d", stage, len(fr.Flows), n)
+		}
+	}
+	check("old and new chunks")
+	if _, err := s.Compact(true); err != nil {
+		t.Fatal(err)
+	}
+	check("merged")
 }

@@ -226,7 +226,7 @@ func (w *writer) merge(t query.Tier, dir string, pf partFiles, final bool) error
 		}
 	}
 	kind := byte('m')
-	src := "read_parquet(" + sqlFileList(pf.live) + ")"
+	src := scanFiles(pf.live)
 	sel, opts := "SELECT * FROM "+src+" ORDER BY "+rawSortSQL, rawCopyOpts
 	switch {
 	case t.Bucket > 0:

@@ -18,6 +18,9 @@ export const FIELDS = [
   ['bytes', 'uint', 'bytes, scaled'], ['packets', 'uint', 'packets, scaled'], ['duration_ms', 'uint', 'flow duration, ms'],
   ['obs_domain', 'uint', 'observation domain'], ['sampler_id', 'uint', 'sampler id'],
   ['forwarding_status', 'uint', 'forwarding status'], ['mpls_label', 'uint', 'top MPLS label'],
+  ['src_hostgroup', 'name', 'configured network holding the source'],
+  ['dst_hostgroup', 'name', 'configured network holding the destination'],
+  ['src_country', 'country', 'source country (ISO 3166, JP)'], ['dst_country', 'country', 'destination country (ISO 3166)'],
 ].map(([name, kind, doc]) => ({ name, kind, doc }));
 const BY_NAME = new Map(FIELDS.map((f) => [f.name, f]));
 
@@ -29,6 +32,7 @@ const STATIC_VALUES = {
   proto: ['tcp', 'udp', 'icmp', 'icmpv6', 'gre', 'esp'],
   dir: ['ingress', 'egress', 'unknown'],
   port: ['53', '123', '80', '443', '11211', '1900', '389', '19'],
+  country: ['JP', 'US', 'CN', 'KR', 'DE', 'GB', 'NL', 'SG'],
 };
 
 const WORD = /[A-Za-z0-9_.:/-]/;
@@ -45,6 +49,13 @@ export function tokens(text) {
       const t = ['==', '!=', '<=', '>=', '<>'].includes(two) ? two : c;
       out.push({ kind: 'op', text: t, pos: i, end: i + t.length });
       i += t.length;
+      continue;
+    }
+    if (c === '"') { // a quoted name: one word, quotes included
+      const j = text.indexOf('"', i + 1);
+      const end = j < 0 ? text.length : j + 1;
+      out.push({ kind: j < 0 ? 'bad' : 'word', text: text.slice(i, end), pos: i, end });
+      i = end;
       continue;
     }
     if (WORD.test(c)) {
@@ -197,7 +208,9 @@ export class FilterBox {
         if (seq !== this.seq) return;
         vals = [...new Set([...got, ...vals])];
       } catch { /* suggestions are a help, not a need */ }
-      items = vals.filter((v) => String(v).toLowerCase().startsWith(w)).slice(0, 12).map((v) => ({ text: String(v), note: ctx.field }));
+      // a value that is not one word (a hostgroup with a space, none at all) is quoted
+      const word = (v) => (/^[A-Za-z0-9_.:/-]+$/.test(String(v)) ? String(v) : JSON.stringify(String(v)));
+      items = vals.map(word).filter((v) => v.toLowerCase().startsWith(w)).slice(0, 12).map((v) => ({ text: v, note: ctx.field }));
     }
     if (seq !== this.seq) return;
     this.ctx = ctx;
