@@ -829,6 +829,9 @@ func TestFilesWithoutEnrichmentReadAsEmpty(t *testing.T) {
 		t.Fatalf("chunks: %v %v", old, err)
 	}
 	for _, p := range old {
+		if strings.Contains(p, query.Tier1mNarrow.Name) {
+			continue // the narrow tier keeps neither hostgroups nor countries
+		}
 		q := fmt.Sprintf("COPY (SELECT * EXCLUDE (src_hostgroup, dst_hostgroup, src_cc, dst_cc) FROM read_parquet(%s)) TO %s (FORMAT parquet)",
 			sqlString(p), sqlString(p+".old"))
 		if _, err := r.db.Exec(q); err != nil {
