@@ -422,7 +422,7 @@ func mustDimsB(s string) []query.Field {
 
 // BenchmarkMerge is the background cost of compacting one hour of chunks (YOCHO_BENCH_FLOWS,
 // at most 4 M, in the hour): roll-ups, then the merge, per flow. "final": the hour is closed,
-// its raw chunks merge sorted with ZSTD 9; "open": the hour is still open, they merge unsorted
+// its raw chunks merge sorted with ZSTD 11; "open": the hour is still open, they merge unsorted
 // with ZSTD 1 (kind 'o', what the compactor does every MergeChunks chunks).
 func BenchmarkMerge(b *testing.B) {
 	n := min(benchFlows(), 4_000_000)

@@ -799,9 +799,9 @@ func TestOpenPartitionMergedFastThenFinal(t *testing.T) {
 	}
 	// the final merge is sorted
 	var unsorted int
-	err = s.reader.db.QueryRow(`SELECT count(*) FROM (SELECT exporter_hi, exporter_lo, dst_addr_hi, dst_addr_lo, src_addr_hi, src_addr_lo, time_s, time_frac,
-		lag(struct_pack(exporter_hi, exporter_lo, dst_addr_hi, dst_addr_lo, src_addr_hi, src_addr_lo, time_s, time_frac)) OVER (ORDER BY file_row_number) AS prev,
-		struct_pack(exporter_hi, exporter_lo, dst_addr_hi, dst_addr_lo, src_addr_hi, src_addr_lo, time_s, time_frac) AS cur
+	err = s.reader.db.QueryRow(`SELECT count(*) FROM (SELECT exporter_hi, exporter_lo, dst_addr_hi, dst_addr_lo, src_cc, src_addr_hi, src_addr_lo, time_s, time_frac,
+		lag(struct_pack(exporter_hi, exporter_lo, dst_addr_hi, dst_addr_lo, src_cc, src_addr_hi, src_addr_lo, time_s, time_frac)) OVER (ORDER BY file_row_number) AS prev,
+		struct_pack(exporter_hi, exporter_lo, dst_addr_hi, dst_addr_lo, src_cc, src_addr_hi, src_addr_lo, time_s, time_frac) AS cur
 		FROM read_parquet(` + sqlString(filepath.Join(part, "*.parquet")) + `, file_row_number = true)) WHERE prev > cur`).Scan(&unsorted)
 	if err != nil {
 		t.Fatal(err)
