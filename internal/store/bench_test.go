@@ -344,6 +344,16 @@ func BenchmarkQueries(b *testing.B) {
 	day := query.Range{From: benchNow.Add(-24 * time.Hour), To: benchNow}
 	flt, _ := query.ParseFilter("dst_addr in 198.18.0.0/16 and proto = udp")
 	hgFilter, _ := query.ParseFilter("dst_hostgroup in (customer-001, customer-002, dc-core)")
+	// series is a 24 h bps series stacked by the top 5 of by (none: one line), the tier named
+	series := func(by []query.Field, bucket time.Duration) func() (string, error) {
+		return func() (string, error) {
+			r, err := rd.Series(ctx, query.SeriesRequest{Range: day, By: by, Metric: query.BPS, Bucket: bucket, Limit: 5})
+			if err != nil {
+				return "", err
+			}
+			return r.Tier, nil
+		}
+	}
 	for _, q := range []struct {
 		name string
 		run  func() (string, error)
@@ -352,34 +362,10 @@ func BenchmarkQueries(b *testing.B) {
 			r, err := rd.Top(ctx, query.TopRequest{Range: day, By: mustDimsB("dst_addr"), Metric: query.Bytes, Limit: 10})
 			return tierOf(r, err)
 		}},
-		{"series-24h-1m-bps", func() (string, error) {
-			r, err := rd.Series(ctx, query.SeriesRequest{Range: day, Metric: query.BPS, Bucket: time.Minute})
-			if err != nil {
-				return "", err
-			}
-			return r.Tier, nil
-		}},
-		{"series-24h-1m-by-proto", func() (string, error) {
-			r, err := rd.Series(ctx, query.SeriesRequest{Range: day, By: mustDimsB("proto"), Metric: query.BPS, Bucket: time.Minute, Limit: 5})
-			if err != nil {
-				return "", err
-			}
-			return r.Tier, nil
-		}},
-		{"series-24h-15m-by-proto", func() (string, error) {
-			r, err := rd.Series(ctx, query.SeriesRequest{Range: day, By: mustDimsB("proto"), Metric: query.BPS, Bucket: 15 * time.Minute, Limit: 5})
-			if err != nil {
-				return "", err
-			}
-			return r.Tier, nil
-		}},
-		{"series-24h-1h-by-proto", func() (string, error) {
-			r, err := rd.Series(ctx, query.SeriesRequest{Range: day, By: mustDimsB("proto"), Metric: query.BPS, Bucket: time.Hour, Limit: 5})
-			if err != nil {
-				return "", err
-			}
-			return r.Tier, nil
-		}},
+		{"series-24h-1m-bps", series(nil, time.Minute)},
+		{"series-24h-1m-by-proto", series(mustDimsB("proto"), time.Minute)},
+		{"series-24h-15m-by-proto", series(mustDimsB("proto"), 15*time.Minute)},
+		{"series-24h-1h-by-proto", series(mustDimsB("proto"), time.Hour)},
 		{"top10-src-country-to-hostgroup-day", func() (string, error) {
 			r, err := rd.Top(ctx, query.TopRequest{Range: day, By: mustDimsB("src_country"), Metric: query.Bytes, Limit: 10, Filter: hgFilter})
 			return tierOf(r, err)
