@@ -408,7 +408,8 @@ func mustDimsB(s string) []query.Field {
 
 // BenchmarkMerge is the background cost of compacting one hour of chunks (YOCHO_BENCH_FLOWS,
 // at most 4 M, in the hour): roll-ups, then the merge, per flow. "final": the hour is closed,
-// its raw chunks merge sorted with ZSTD 11; "open": the hour is still open, they merge unsorted
+// its raw chunks merge sorted with ZSTD 11; "open": the hour is still open, they merge sorted by
+// exporter and destination only
 // with ZSTD 1 (kind 'o', what the compactor does every MergeChunks chunks).
 func BenchmarkMerge(b *testing.B) {
 	n := min(benchFlows(), 4_000_000)
@@ -876,7 +877,7 @@ func BenchmarkSeriesDay(b *testing.B) {
 // as the compactor merges it (sorted raw, roll-ups, heavy hitters).
 //
 // open leaves the hour open instead, a minute before its end, as the compactor leaves it: chunks
-// of a 60th of the hour merged every MergeChunks chunks into one unsorted o- file (ZSTD 1).
+// of a 60th of the hour merged every MergeChunks chunks into one o- file (by exporter and destination, ZSTD 1).
 func benchHourStore(b *testing.B, open bool) (dir string, n int) {
 	n = benchFlows() / 24
 	kind := "hour"

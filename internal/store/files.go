@@ -52,7 +52,8 @@ type partFiles struct {
 	merged int64    // SEQ of the live merged file, or -1
 	// mergedKind is the kind of the live merged file: 'm' (sorted, compressed hard: the final
 	// merge of a raw partition, any roll-up merge) or 'o' (a raw partition merged while open:
-	// unsorted, compressed fast; merged again, sorted, once the partition closes).
+	// sorted by exporter and destination, compressed fast; merged again, wholly sorted and
+	// compressed hard, once the partition closes).
 	mergedKind byte
 	chunks     int // live chunk files
 	superseded []string

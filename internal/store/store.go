@@ -432,7 +432,7 @@ func (s *Store) Compact(force bool) ([]string, error) {
 			closed := p.end().Add(2 * time.Minute).Before(now)
 			// A closed partition is merged even from one chunk, or from a merge made while it
 			// was open: its final merged file is sorted and compressed hard. Open raw
-			// partitions are merged fast (unsorted, ZSTD level 1) to bound the files a query
+			// partitions are merged fast (ZSTD level 1) to bound the files a query
 			// reads: each such merge rewrites the hour so far, so it must cost little.
 			final := closed || force
 			need := pf.chunks >= s.cfg.MergeChunks || final && (pf.chunks > 0 || pf.mergedKind == 'o')

@@ -730,8 +730,9 @@ func TestStoredFormsReadBack(t *testing.T) {
 	}
 }
 
-// TestOpenPartitionMergedFastThenFinal merges a raw partition while it is open (unsorted, kind
-// 'o') and again once it closes (sorted, 'm'), and checks that answers never change.
+// TestOpenPartitionMergedFastThenFinal merges a raw partition while it is open (kind 'o', sorted by
+// exporter and destination) and again once it closes (wholly sorted, 'm'), and checks that answers
+// never change and each file's order.
 func TestOpenPartitionMergedFastThenFinal(t *testing.T) {
 	dir := t.TempDir()
 	cfg := DefaultConfig()
@@ -764,9 +765,10 @@ func TestOpenPartitionMergedFastThenFinal(t *testing.T) {
 	}
 	part := filepath.Join(dir, "raw", partitionName(query.TierRaw, testNow.Add(-time.Hour)))
 	for _, step := range []struct {
-		now  time.Time
-		kind byte
-	}{{testNow, 'o'}, {testNow.Add(3 * time.Minute), 'm'}} {
+		now   time.Time
+		kind  byte
+		order string
+	}{{testNow, 'o', rawOpenSortSQL}, {testNow.Add(3 * time.Minute), 'm', rawSortSQL}} {
 		now = step.now
 		sup, err := s.Compact(false)
 		if err != nil {
@@ -796,18 +798,16 @@ func TestOpenPartitionMergedFastThenFinal(t *testing.T) {
 		if len(fr.Flows) != len(recs) {
 			t.Errorf("at %s: %d flows, want %d", now, len(fr.Flows), len(recs))
 		}
-	}
-	// the final merge is sorted
-	var unsorted int
-	err = s.reader.db.QueryRow(`SELECT count(*) FROM (SELECT exporter_hi, exporter_lo, dst_addr_hi, dst_addr_lo, src_cc, src_addr_hi, src_addr_lo, time_s, time_frac,
-		lag(struct_pack(exporter_hi, exporter_lo, dst_addr_hi, dst_addr_lo, src_cc, src_addr_hi, src_addr_lo, time_s, time_frac)) OVER (ORDER BY file_row_number) AS prev,
-		struct_pack(exporter_hi, exporter_lo, dst_addr_hi, dst_addr_lo, src_cc, src_addr_hi, src_addr_lo, time_s, time_frac) AS cur
-		FROM read_parquet(` + sqlString(filepath.Join(part, "*.parquet")) + `, file_row_number = true)) WHERE prev > cur`).Scan(&unsorted)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if unsorted != 0 {
-		t.Errorf("final merged file: %d rows out of order", unsorted)
+		var unsorted int
+		err = s.reader.db.QueryRow(`SELECT count(*) FROM (SELECT lag(struct_pack(` + step.order + `)) OVER (ORDER BY file_row_number) AS prev,
+			struct_pack(` + step.order + `) AS cur
+			FROM read_parquet(` + sqlString(pf.live[0]) + `, file_row_number = true)) WHERE prev > cur`).Scan(&unsorted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if unsorted != 0 {
+			t.Errorf("merged file of kind %q: %d rows out of the order %s", step.kind, unsorted, step.order)
+		}
 	}
 }
 
