@@ -1,24 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"yocho/internal/alert"
 	"yocho/internal/detect/cnc"
-	"yocho/internal/eval"
 	"yocho/internal/simulate"
 )
 
@@ -33,67 +27,17 @@ func TestCnCEndToEnd(t *testing.T) {
 		t.Skip("set YOCHO_E2E=1 to run the C&C end-to-end test (about 10 minutes)")
 	}
 	speed := envOr("YOCHO_E2E_SPEED", "20")
-	dir := t.TempDir()
-	nf, web := freePort(t, "udp"), freePort(t, "tcp")
-	cfg := fmt.Sprintf(`listen:
-  netflow: ["127.0.0.1:%d"]
-  http: "127.0.0.1:%d"
-storage:
-  path: %s
-detection:
-  ddos:
-    clock: flow
-networks:
-  - {prefix: 10.0.0.0/12, name: subscribers, criticality: low}
-  - prefix: "fd00:100::/40"
-    name: subscribers-v6
-    criticality: low
-    prefix_thresholds: {bps: 10G, pps: 2M}   # the simulator numbers its subscribers in one /64
-  - {prefix: 198.51.100.0/24, name: hosting-a, criticality: high}
-  - {prefix: 203.0.113.0/24, name: hosting-b}
-  - {prefix: "2001:db8:100::/48", name: hosting-v6}
-`, nf, web, filepath.Join(dir, "data"))
-	cfgPath := filepath.Join(dir, "yocho.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan int)
-	go func() { served <- serve(ctx, []string{"-c", cfgPath}, io.Discard, io.Discard) }()
-	defer func() { cancel(); <-served }()
-	time.Sleep(time.Second)
-	base := fmt.Sprintf("http://127.0.0.1:%d", web)
-
-	root, _ := filepath.Abs("../..")
-	truthPath := filepath.Join(dir, "truth.jsonl")
-	args := []string{"-to", fmt.Sprintf("127.0.0.1:%d", nf), "-scenario", filepath.Join(root, "scenarios", "botnet.yaml"),
-		"-speed", speed, "-truth", truthPath}
+	var simArgs []string
 	if v := os.Getenv("YOCHO_E2E_START"); v != "" {
-		args = append(args, "-start", v)
+		simArgs = append(simArgs, "-start", v)
 	}
 	if d := os.Getenv("YOCHO_E2E_DURATION"); d != "" {
-		args = append(args, "-duration", d)
+		simArgs = append(simArgs, "-duration", d)
 	}
-	var simOut, simErr bytes.Buffer
-	if rc := runSimulate(args, &simOut, &simErr); rc != 0 {
-		t.Fatalf("yocho simulate %s: exit %d: %s", strings.Join(args, " "), rc, simErr.String())
-	}
-	t.Logf("yocho simulate:\n%s", simOut.String())
-	time.Sleep(3 * time.Second) // the last exports and one tick
-
 	// Latency on the flow clock: simulated time from a botnet's start to the flow time its alert
 	// was raised at, whether or not the simulator kept up with the speed asked.
-	var out, errOut bytes.Buffer
-	if rc := runEval([]string{"-truth", truthPath, "-server", base, "-format", "json", "-clock", "flow"}, &out, &errOut); rc != 0 {
-		t.Fatalf("yocho eval: exit %d: %s", rc, errOut.String())
-	}
-	var rep eval.Report
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-		t.Fatal(err)
-	}
-	var table bytes.Buffer
-	runEval([]string{"-truth", truthPath, "-server", base, "-clock", "flow"}, &table, io.Discard)
-	t.Logf("yocho eval -clock flow, botnet.yaml at speed %s (latencies in simulated seconds):\n%s", speed, table.String())
+	play := playScenario(t, "botnet.yaml", speed, simArgs, []string{"-clock", "flow"})
+	ctx, base, rep, truthPath := context.Background(), play.base, play.report, play.truth
 
 	f, err := os.Open(truthPath)
 	if err != nil {
@@ -160,32 +104,7 @@ networks:
 	}
 	if len(rep.FalsePositives) > 0 {
 		t.Errorf("false positives: %v", rep.FalsePositives)
-		var all []alert.Alert
-		if err := getJSON(ctx, base+"/api/v1/alerts", &all); err == nil {
-			for _, a := range all {
-				if slices.Contains(rep.FalsePositives, a.ID) {
-					t.Logf("false positive %s: %s raised at flow time %s, %+v", a.ID, a.Key, a.DetectedFlowAt.Format(time.RFC3339), a.Crossed)
-				}
-			}
-		}
 	}
-}
-
-// getJSON decodes the JSON answer of GET url into v.
-func getJSON(ctx context.Context, url string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 // logMetrics logs the server's metrics whose names begin with one of names.
