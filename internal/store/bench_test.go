@@ -472,19 +472,7 @@ func BenchmarkDiskPerFlow(b *testing.B) {
 		if s.w, err = openWriter(cfg, &s.pool, 1); err != nil {
 			b.Fatal(err)
 		}
-		g := newGenerator(genConfig{Flows: n, StartMs: benchNow.UnixMilli(), SpanMs: 3600_000, Seed: 7, Exporters: 8, Hosts: 200_000})
-		batch := flow.NewBatch(flow.DefaultBatchSize)
-		for g.batch(batch, flow.DefaultBatchSize) {
-			s.w.appendBatch(batch)
-			if s.w.nrows >= cfg.FlushRows {
-				if err := s.w.flush(); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-		if err := s.w.flush(); err != nil {
-			b.Fatal(err)
-		}
+		writeFreshHour(b, s, n, benchNow, nil)
 		t0 := time.Now()
 		if _, err := s.Compact(true); err != nil {
 			b.Fatal(err)
@@ -785,19 +773,7 @@ func BenchmarkSeriesDay(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.w.close()
-	g := newGenerator(genConfig{Flows: n, StartMs: last.UnixMilli(), SpanMs: 3600_000, Seed: 7, Exporters: 8, Hosts: 200_000})
-	batch := flow.NewBatch(flow.DefaultBatchSize)
-	for g.batch(batch, flow.DefaultBatchSize) {
-		s.w.appendBatch(batch)
-		if s.w.nrows >= cfg.FlushRows {
-			if err := s.w.flush(); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	if err := s.w.flush(); err != nil {
-		b.Fatal(err)
-	}
+	writeFreshHour(b, s, n, last, nil)
 	c0, t0 := cpuTime(), time.Now()
 	if err := s.rollUp(); err != nil {
 		b.Fatal(err)
@@ -917,35 +893,12 @@ func benchHourStore(b *testing.B, open bool) (dir string, n int) {
 		b.Fatal(err)
 	}
 	defer s.w.close()
-	g := newGenerator(genConfig{Flows: n, StartMs: benchNow.Add(-time.Hour).UnixMilli(), SpanMs: 3600_000, Seed: 7, Exporters: 8, Hosts: 200_000})
-	batch := flow.NewBatch(flow.DefaultBatchSize)
-	for g.batch(batch, flow.DefaultBatchSize) {
-		s.w.appendBatch(batch)
-		if s.w.nrows >= cfg.FlushRows {
-			if err := s.w.flush(); err != nil {
-				b.Fatal(err)
-			}
-			if open {
-				sup, err := s.Compact(false)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for _, f := range sup {
-					_ = os.Remove(f)
-				}
-			}
-		}
+	var afterFlush func()
+	if open {
+		afterFlush = func() { compact(b, s, false) }
 	}
-	if err := s.w.flush(); err != nil {
-		b.Fatal(err)
-	}
-	sup, err := s.Compact(!open)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, f := range sup {
-		_ = os.Remove(f)
-	}
+	writeFreshHour(b, s, n, benchNow.Add(-time.Hour), afterFlush)
+	compact(b, s, !open)
 	if err := os.WriteFile(filepath.Join(dir, "complete"), nil, 0o644); err != nil {
 		b.Fatal(err)
 	}
@@ -1018,5 +971,38 @@ func benchFilteredTopHour(b *testing.B, open bool) {
 			b.Log(v)
 		}
 		rows.Close()
+	}
+}
+
+// writeFreshHour writes n fresh generator flows starting at from, spread over an hour, through
+// s's writer in chunks of s.cfg.FlushRows, calling afterFlush (when not nil) after each full chunk.
+func writeFreshHour(b *testing.B, s *Store, n int, from time.Time, afterFlush func()) {
+	g := newGenerator(genConfig{Flows: n, StartMs: from.UnixMilli(), SpanMs: 3600_000, Seed: 7, Exporters: 8, Hosts: 200_000})
+	batch := flow.NewBatch(flow.DefaultBatchSize)
+	for g.batch(batch, flow.DefaultBatchSize) {
+		s.w.appendBatch(batch)
+		if s.w.nrows >= s.cfg.FlushRows {
+			if err := s.w.flush(); err != nil {
+				b.Fatal(err)
+			}
+			if afterFlush != nil {
+				afterFlush()
+			}
+		}
+	}
+	if err := s.w.flush(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// compact runs one compaction pass of s (final: every partition merged as if closed) and deletes
+// the files it superseded.
+func compact(b *testing.B, s *Store, final bool) {
+	sup, err := s.Compact(final)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, f := range sup {
+		_ = os.Remove(f)
 	}
 }
