@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"yocho/internal/alert"
-	"yocho/internal/config"
-	"yocho/internal/enrich"
 	"yocho/internal/flow"
 )
 
@@ -109,15 +107,7 @@ func carrierBatches(n, size int, sec int64, floods bool) []*flow.Batch {
 }
 
 func benchDetector(tb testing.TB, yaml string) (*Detector, *int64) {
-	cfg, err := config.Parse([]byte(yaml))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	nets, err := enrich.NewNetworks(cfg.Networks, cfg.Detection.DDoS)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	d := New(ConfigFrom(cfg.Detection.DDoS), nets, alert.New(alert.Config{}, nil, nil), nil, nil)
+	d, _, _ := newDetector(tb, yaml)
 	sec := new(int64)
 	*sec = time.Now().Unix()
 	d.now = func() time.Time { return time.Unix(*sec, 0) }

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"yocho/internal/alert"
-	"yocho/internal/config"
-	"yocho/internal/enrich"
 	"yocho/internal/flow"
 	"yocho/internal/simulate"
 )
@@ -86,16 +84,7 @@ func TestBenignDay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse([]byte(e2eNetworks))
-	if err != nil {
-		t.Fatal(err)
-	}
-	nets, err := enrich.NewNetworks(cfg.Networks, cfg.Detection.DDoS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := alert.New(alert.Config{StaleAfter: time.Hour}, nil, nil)
-	d := New(ConfigFrom(cfg.Detection.DDoS), nets, m, nil, nil)
+	d, m, _ := newDetector(t, e2eNetworks)
 	rates := make([]uint32, g.Exporters())
 	for i, x := range sc.Exporters {
 		rates[i] = x.SamplingRate

@@ -42,19 +42,26 @@ type harness struct {
 	b   *flow.Batch
 }
 
-func newHarness(t testing.TB, yaml string) *harness {
-	t.Helper()
+// newDetector is a detector with the networks and detection settings of the YAML configuration
+// yaml, raising alerts into the manager it returns (stale after an hour), and the configuration.
+func newDetector(tb testing.TB, yaml string) (*Detector, *alert.Manager, config.Config) {
+	tb.Helper()
 	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	nets, err := enrich.NewNetworks(cfg.Networks, cfg.Detection.DDoS)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	m := alert.New(alert.Config{StaleAfter: time.Hour}, nil, nil)
-	h := &harness{t: t, m: m, cfg: cfg, sec: time.Now().Unix(), rng: rand.New(rand.NewPCG(7, 9)), b: flow.NewBatch(4096)}
-	h.d = New(ConfigFrom(cfg.Detection.DDoS), nets, m, nil, nil)
+	return New(ConfigFrom(cfg.Detection.DDoS), nets, m, nil, nil), m, cfg
+}
+
+func newHarness(t testing.TB, yaml string) *harness {
+	t.Helper()
+	d, m, cfg := newDetector(t, yaml)
+	h := &harness{t: t, d: d, m: m, cfg: cfg, sec: time.Now().Unix(), rng: rand.New(rand.NewPCG(7, 9)), b: flow.NewBatch(4096)}
 	h.d.now = func() time.Time { return time.Unix(h.sec, 500e6) }
 	return h
 }
