@@ -20,16 +20,7 @@ import (
 )
 
 func TestQueryCommand(t *testing.T) {
-	dir := t.TempDir()
-	cfg := store.DefaultConfig()
-	cfg.Dir = dir
-	st, err := store.New(cfg, prometheus.NewRegistry(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	dir, st := startStore(t)
 	now := time.Now().Add(-5 * time.Minute).UnixMilli()
 	b := flow.NewBatch(8)
 	for i, dst := range []string{"203.0.113.1", "203.0.113.2", "203.0.113.2", "2001:db8::7"} {
@@ -111,16 +102,7 @@ func TestReplayStoredPages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("stores 120 000 flows")
 	}
-	dir := t.TempDir()
-	cfg := store.DefaultConfig()
-	cfg.Dir = dir
-	st, err := store.New(cfg, prometheus.NewRegistry(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	dir, st := startStore(t)
 	const n = 120000
 	t0 := time.Now().Add(-2 * time.Hour).Truncate(time.Hour).UnixMilli()
 	b := flow.NewBatch(4096)
@@ -156,4 +138,19 @@ func TestReplayStoredPages(t *testing.T) {
 	if o.n != n || o.backwards != 0 {
 		t.Errorf("replayed %d flows, %d of them older than the one before; want %d, in order", o.n, o.backwards, n)
 	}
+}
+
+// startStore starts a store with the default configuration in a new directory, which it returns.
+func startStore(t *testing.T) (string, *store.Store) {
+	dir := t.TempDir()
+	cfg := store.DefaultConfig()
+	cfg.Dir = dir
+	st, err := store.New(cfg, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return dir, st
 }
