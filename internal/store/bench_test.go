@@ -333,12 +333,7 @@ func upgradeBenchStore(dir string) error {
 func BenchmarkQueries(b *testing.B) {
 	dir := benchStore(b)
 	n := benchFlows()
-	rd, err := OpenReader(dir, DefaultRetention())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rd.Close()
-	rd.now = func() time.Time { return benchNow }
+	rd := benchReader(b, dir)
 	du, _ := DiskUsage(dir)
 	ctx := context.Background()
 	day := query.Range{From: benchNow.Add(-24 * time.Hour), To: benchNow}
@@ -534,15 +529,11 @@ func BenchmarkNfdumpTop10(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	rd, err := OpenReader(dir, DefaultRetention())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rd.Close()
-	rd.now = func() time.Time { return benchNow }
+	rd := benchReader(b, dir)
 	var ours, theirs time.Duration
 	var nfOut string
 	var res *query.TopResult
+	var err error
 	for range b.N {
 		t0 := time.Now()
 		res, err = rd.Top(context.Background(), query.TopRequest{Range: query.Range{From: benchNow.Add(-24 * time.Hour), To: benchNow},
@@ -782,12 +773,7 @@ func BenchmarkSeriesDay(b *testing.B) {
 	if _, err := s.Compact(true); err != nil {
 		b.Fatal(err)
 	}
-	rd, err := OpenReader(dir, DefaultRetention())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rd.Close()
-	rd.now = func() time.Time { return benchNow }
+	rd := benchReader(b, dir)
 	count := func(t query.Tier) int64 {
 		files, err := filesFor(dir, t, last, benchNow)
 		if err != nil || len(files) != 1 {
@@ -916,12 +902,7 @@ func BenchmarkFilteredTopHour(b *testing.B) {
 
 func benchFilteredTopHour(b *testing.B, open bool) {
 	dir, n := benchHourStore(b, open)
-	rd, err := OpenReader(dir, DefaultRetention())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rd.Close()
-	rd.now = func() time.Time { return benchNow }
+	rd := benchReader(b, dir)
 	flt, _ := query.ParseFilter("dst_addr in 198.18.0.0/16 and proto = udp")
 	req := query.TopRequest{Range: query.Range{From: benchNow.Add(-time.Hour), To: benchNow}, By: mustDimsB("src_addr"),
 		Metric: query.Bytes, Limit: 10, Filter: flt}
@@ -1005,4 +986,15 @@ func compact(b *testing.B, s *Store, final bool) {
 	for _, f := range sup {
 		_ = os.Remove(f)
 	}
+}
+
+// benchReader opens the store in dir at benchNow, closed when the benchmark ends.
+func benchReader(b *testing.B, dir string) *Reader {
+	rd, err := OpenReader(dir, DefaultRetention())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { rd.Close() })
+	rd.now = func() time.Time { return benchNow }
+	return rd
 }
