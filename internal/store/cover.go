@@ -175,11 +175,8 @@ func segmentsSource(t query.Tier, segs []segment) string {
 
 // tierView is a FROM item showing tier t's fields over source, a scan of its stored columns.
 func tierView(t query.Tier, source string) string {
-	if t == query.Tier1mNarrow {
-		return source // no hostgroups, no countries
-	}
 	if t.Bucket == 0 {
 		return rawView(source)
 	}
-	return rollupView(source)
+	return rollupView(t, source)
 }

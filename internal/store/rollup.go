@@ -47,16 +47,6 @@ var narrowColumns = func() []rawColumn {
 	return out
 }()
 
-// rollupStringColumns are the VARCHAR dimensions of the roll-ups.
-var rollupStringColumns = func() (out []string) {
-	for _, c := range rollupColumns {
-		if c.typ == "VARCHAR" {
-			out = append(out, c.name)
-		}
-	}
-	return out
-}()
-
 // tierColumns is the schema of the files of roll-up tier t: time_ms, the fields kept, then the
 // sums bytes, packets and flows.
 func tierColumns(t query.Tier) []rawColumn {
@@ -75,15 +65,27 @@ func storedTiers() []query.Tier {
 	return append(append([]query.Tier{}, query.Tiers...), query.Tier1mNarrow)
 }
 
-// rollupView is a FROM item over source, a scan of roll-up files, that shows the hostgroups of
-// files older than them as "" rather than NULL, and the countries as text.
-func rollupView(source string) string {
-	repl := make([]string, len(rollupStringColumns))
-	for i, c := range rollupStringColumns {
-		repl[i] = fmt.Sprintf("coalesce(%s, '') AS %s", c, c)
+// rollupView is a FROM item over source, a scan of roll-up tier t's files, that shows the
+// hostgroups of files older than them as "" rather than NULL, and the countries as text (the
+// tiers that keep neither, such as the narrow one, are shown as they are).
+func rollupView(t query.Tier, source string) string {
+	var repl, add []string
+	for _, c := range tierColumns(t) {
+		switch {
+		case c.typ == "VARCHAR":
+			repl = append(repl, fmt.Sprintf("coalesce(%s, '') AS %s", c.name, c.name))
+		case c.name == "src_cc" || c.name == "dst_cc":
+			add = append(add, countrySQL(c.name)+" AS "+c.name[:4]+"country")
+		}
 	}
-	return "(SELECT * REPLACE (" + strings.Join(repl, ", ") + "), " + countrySQL("src_cc") + " AS src_country, " +
-		countrySQL("dst_cc") + " AS dst_country FROM " + source + ")"
+	if len(repl) == 0 && len(add) == 0 {
+		return source
+	}
+	sel := "*"
+	if len(repl) > 0 {
+		sel = "* REPLACE (" + strings.Join(repl, ", ") + ")"
+	}
+	return "(SELECT " + strings.Join(append([]string{sel}, add...), ", ") + " FROM " + source + ")"
 }
 
 // wellKnownSQL is an SQL condition true when column col holds a well-known port
