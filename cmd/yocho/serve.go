@@ -94,7 +94,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	subscribers = append(subscribers, flowStore)
 
 	// DDoS detection: the detector, the alert manager and its notifiers (serve_ddos.go).
-	detection, err := newDetection(cfg, reg, log)
+	detection, err := newDetection(cfg, enricher.Networks(), reg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "yocho serve: %v\n", err)
 		return 2

@@ -26,12 +26,9 @@ type detection struct {
 	syslogs  []*notify.Syslog
 }
 
-// newDetection builds the detection components from the configuration; it does no I/O.
-func newDetection(cfg config.Config, reg prometheus.Registerer, log *slog.Logger) (*detection, error) {
-	nets, err := enrich.NewNetworks(cfg.Networks, cfg.Detection.DDoS)
-	if err != nil {
-		return nil, fmt.Errorf("networks: %w", err)
-	}
+// newDetection builds the detection components from the configuration, over the networks the
+// enricher before them was given (the detector reads the hostgroups it found); it does no I/O.
+func newDetection(cfg config.Config, nets *enrich.Networks, reg prometheus.Registerer, log *slog.Logger) (*detection, error) {
 	ac := alert.DefaultConfig()
 	ac.Dir = filepath.Join(cfg.Storage.Path, "alerts")
 	ac.Retention = cfg.Alerts.Retention.D()

@@ -37,8 +37,13 @@ func (e *Enricher) Consume(b *flow.Batch) {
 	}
 }
 
-// Enrich sets the hostgroup and country columns of b, overwriting what they held. Every string it
-// stores is shared (a hostgroup's name, an interned code): it allocates nothing per flow.
+// Networks is the networks the enricher finds hostgroups in (nil: none): the detectors that read
+// a batch's SrcGroup and DstGroup must be given the same.
+func (e *Enricher) Networks() *Networks { return e.nets }
+
+// Enrich sets the hostgroup and country columns of b, overwriting what they held, and the
+// hostgroups' indexes (flow.Batch.SrcGroup, DstGroup) for the detectors. Every string it stores is
+// shared (a hostgroup's name, an interned code): it allocates nothing per flow.
 func (e *Enricher) Enrich(b *flow.Batch) {
 	n := b.Len()
 	b.SrcHostgroup = resize(b.SrcHostgroup, n)
@@ -46,8 +51,11 @@ func (e *Enricher) Enrich(b *flow.Batch) {
 	b.SrcCountry = resize(b.SrcCountry, n)
 	b.DstCountry = resize(b.DstCountry, n)
 	if e.nets != nil {
-		fillHostgroups(e.nets, b.SrcAddr, b.SrcHostgroup)
-		fillHostgroups(e.nets, b.DstAddr, b.DstHostgroup)
+		b.SrcGroup, b.DstGroup, b.Groups = resize(b.SrcGroup, n), resize(b.DstGroup, n), e.nets
+		fillHostgroups(e.nets, b.SrcAddr, b.SrcHostgroup, b.SrcGroup)
+		fillHostgroups(e.nets, b.DstAddr, b.DstHostgroup, b.DstGroup)
+	} else {
+		b.SrcGroup, b.DstGroup, b.Groups = b.SrcGroup[:0], b.DstGroup[:0], nil
 	}
 	if e.countries != nil {
 		fillCountries(e.countries, b.SrcAddr, b.SrcCountry)
@@ -56,25 +64,25 @@ func (e *Enricher) Enrich(b *flow.Batch) {
 }
 
 // resize makes s n long, its values cleared.
-func resize(s []string, n int) []string {
+func resize[T any](s []T, n int) []T {
 	if cap(s) < n {
-		return make([]string, n)
+		return make([]T, n)
 	}
 	s = s[:n]
 	clear(s)
 	return s
 }
 
-// fillHostgroups sets out[i] to the name of the hostgroup of addrs[i]; runs of one address (a
-// victim, a busy server) are looked up once.
-func fillHostgroups(nets *Networks, addrs []netip.Addr, out []string) {
+// fillHostgroups sets out[i] to the name of the hostgroup of addrs[i] and idx[i] to its index+1;
+// runs of one address (a victim, a busy server) are looked up once.
+func fillHostgroups(nets *Networks, addrs []netip.Addr, out []string, idx []int32) {
 	for i, a := range addrs {
 		if i > 0 && a == addrs[i-1] {
-			out[i] = out[i-1]
+			out[i], idx[i] = out[i-1], idx[i-1]
 			continue
 		}
 		if g := nets.Lookup(a); g != nil {
-			out[i] = g.Name
+			out[i], idx[i] = g.Name, int32(g.Index)+1
 		}
 	}
 }

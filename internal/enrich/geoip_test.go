@@ -185,6 +185,21 @@ func TestEnricher(t *testing.T) {
 			}
 		}
 	}
+	// The detectors' indexes name the same hostgroups, of these networks.
+	name := func(idx int32) string {
+		if idx == 0 {
+			return ""
+		}
+		return nets.Groups()[idx-1].Name
+	}
+	if b.Groups != any(nets) || len(b.SrcGroup) != len(flows) || len(b.DstGroup) != len(flows) {
+		t.Fatalf("hostgroup indexes: %d, %d, of %v", len(b.SrcGroup), len(b.DstGroup), b.Groups)
+	}
+	for i, f := range flows {
+		if got, want := name(b.SrcGroup[i])+" -> "+name(b.DstGroup[i]), f.srcGroup+" -> "+f.dstGroup; got != want {
+			t.Errorf("flow %d: indexes name %s, want %s", i, got, want)
+		}
+	}
 	e := NewEnricher(nets, countries)
 	if n := testing.AllocsPerRun(20, func() { e.Enrich(b) }); n != 0 {
 		t.Errorf("Enrich allocates %v times per batch", n)

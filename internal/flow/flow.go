@@ -116,6 +116,12 @@ type Batch struct {
 	DstHostgroup     []string
 	SrcCountry       []string
 	DstCountry       []string
+	// SrcGroup and DstGroup are set by enrichment, for the whole batch at once: the index+1 of
+	// the address's hostgroup among those of Groups, the networks enrichment was given (0: none
+	// of them). They are not records' fields: Append and AppendBatch leave them, Truncate drops
+	// them, and a reader uses them only when they are as long as the batch and of its own networks.
+	SrcGroup, DstGroup []int32
+	Groups             any
 }
 
 // NewBatch returns an empty batch with room for capacity records.
@@ -205,6 +211,7 @@ func (b *Batch) Truncate(n int) {
 	b.DstHostgroup = b.DstHostgroup[:n]
 	b.SrcCountry = b.SrcCountry[:n]
 	b.DstCountry = b.DstCountry[:n]
+	b.SrcGroup, b.DstGroup, b.Groups = b.SrcGroup[:0], b.DstGroup[:0], nil
 }
 
 // Append adds one record at the end of the batch. It allocates only when the batch is full.

@@ -1,6 +1,7 @@
 package ddos
 
 import (
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"yocho/internal/alert"
+	"yocho/internal/config"
+	"yocho/internal/enrich"
 	"yocho/internal/flow"
 )
 
@@ -118,15 +121,26 @@ func benchDetector(tb testing.TB, yaml string) (*Detector, *int64) {
 // headline figure). Each batch of 4096 records is one second of flow time (a carrier of some
 // 50-80 Gbps sampled 1:1000: realistic volumes per host, so that the busiest hosts, and only they,
 // come near a threshold), and the detector evaluates once per 5 M flows, as its wall-clock ticker
-// would at 5 M flows/s.
-func BenchmarkDetect(b *testing.B) { benchDetect(b, true) }
+// would at 5 M flows/s. The batches are enriched, as in yocho serve: the enricher has found each
+// address's hostgroup (for the store and every detector), and the detector reads it.
+func BenchmarkDetect(b *testing.B) { benchDetect(b, true, true) }
+
+// BenchmarkDetectRaw is BenchmarkDetect with batches not enriched: the detector finds the
+// hostgroups itself.
+func BenchmarkDetectRaw(b *testing.B) { benchDetect(b, true, false) }
 
 // BenchmarkDetectBenign is the same carrier's mix without attacks.
-func BenchmarkDetectBenign(b *testing.B) { benchDetect(b, false) }
+func BenchmarkDetectBenign(b *testing.B) { benchDetect(b, false, true) }
 
-func benchDetect(b *testing.B, floods bool) {
+func benchDetect(b *testing.B, floods, enriched bool) {
 	d, sec := benchDetector(b, carrierNetworks)
 	batches := carrierBatches(64, flow.DefaultBatchSize, *sec, floods)
+	if enriched {
+		e := enrich.NewEnricher(d.nets, nil)
+		for _, bt := range batches {
+			e.Enrich(bt)
+		}
+	}
 	batchSec := make([]int64, len(batches))
 	for i := range batchSec {
 		batchSec[i] = *sec
@@ -312,4 +326,60 @@ func BenchmarkEvaluate(b *testing.B) {
 		d.Evaluate()
 	}
 	b.ReportMetric(float64(len(d.dets)-len(d.freeDets)), "detailed")
+}
+
+// TestEnrichedBatchesCountedAlike: the detector reads the hostgroups the enricher found when it
+// was given the same networks, and finds them itself otherwise: the carrier's mix with its floods
+// gives the same attacks, the same peaks, whichever way, and hostgroups found in other networks
+// (where the flooded servers are not ours) are not believed.
+func TestEnrichedBatchesCountedAlike(t *testing.T) {
+	type outcome map[string][2]float64 // alert key: peak bps, peak pps
+	run := func(enrichWith func(d *Detector) *enrich.Networks) outcome {
+		d, sec := benchDetector(t, carrierNetworks)
+		batches := carrierBatches(16, flow.DefaultBatchSize, *sec, true)
+		if enrichWith != nil {
+			e := enrich.NewEnricher(enrichWith(d), nil)
+			for _, bt := range batches {
+				e.Enrich(bt)
+			}
+		}
+		at := *sec
+		for _, bt := range batches {
+			*sec++
+			shift := (*sec - at) * 1000
+			for k := range bt.ReceivedMs {
+				bt.ReceivedMs[k] += shift
+				bt.StartMs[k] += shift
+				bt.EndMs[k] += shift
+			}
+			d.Consume(bt)
+			d.Evaluate()
+		}
+		out := outcome{}
+		for _, a := range d.sink.(*alert.Manager).List(alert.Filter{}) {
+			out[a.Key] = [2]float64{a.PeakBps, a.PeakPps}
+		}
+		return out
+	}
+	raw := run(nil)
+	if len(raw) < 3 {
+		t.Fatalf("%d alerts without enrichment, want the three floods' at least", len(raw))
+	}
+	same := run(func(d *Detector) *enrich.Networks { return d.nets })
+	other := run(func(*Detector) *enrich.Networks {
+		cfg, err := config.Parse([]byte("networks:\n  - {prefix: 10.0.0.0/12, name: subscribers}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nets, err := enrich.NewNetworks(cfg.Networks, cfg.Detection.DDoS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return nets
+	})
+	for name, got := range map[string]outcome{"enriched": same, "enriched with other networks": other} {
+		if !maps.Equal(got, raw) {
+			t.Errorf("%s: %d alerts %v\nnot enriched: %d alerts %v", name, len(got), got, len(raw), raw)
+		}
+	}
 }

@@ -17,7 +17,8 @@ const (
 	hllPeers    = 10 // 1024 registers: ±3 %
 	hllMembers  = 8
 	sampleFlows = 8
-	sketchEvery = 8 // one flow in this many feeds the top-K sketches
+	sketchEvery = 8  // one flow in this many feeds the top-K sketches of a host near a threshold or attacked
+	sketchIdle  = 64 // and of one far below its thresholds (most detailed states, most of the time)
 )
 
 // sizeBuckets are the upper bounds of the packet-size profile (average bytes per packet).
@@ -26,7 +27,8 @@ func sizeBuckets() [7]int { return [7]int{64, 128, 256, 512, 1024, 1500, 65535} 
 const cells = int(enrich.NumKinds) * int(enrich.NumMetrics)
 
 // detail is the state of a host or prefix near a threshold: volumes by second, kind and metric
-// over the ring, sketches of who sends it, and the attack under way if any. About 17 KB.
+// over the ring, sketches of who sends it, and the attack under way if any. About 16 KB, most of
+// it in its block (see detBlock).
 type detail struct {
 	// What every flow touches, first (two cache lines).
 	key       key
@@ -36,10 +38,7 @@ type detail struct {
 	inUse     bool
 	group     uint16
 	seen      uint64
-	pkts      float64
-	bytes     float64
-	ring      []float32 // [second % w][kind][metric]; bits, packets, flows
-	ringSec   []uint32  // which second each slot holds
+	ring      []second // its rows in its block: that of second % w at ring[second%w*blockDets]
 	peerHLL   hll
 	memberHLL hll
 
@@ -47,13 +46,6 @@ type detail struct {
 	since uint32
 	// sketchSince is when the sketches were last reset.
 	sketchSince uint32
-
-	pend                                                    [sketchBatch]sketchItem
-	nPend                                                   int
-	peers, sports, dports, asns, exporters, ifaces, members topK
-	sizes                                                   [7]float64
-	samples                                                 [sampleFlows]flow.Record
-	nSamples                                                int
 
 	raised       bool // its alert was raised (not folded into its prefix's carpet alert)
 	overNow      bool // over a threshold in the last seconds
@@ -63,21 +55,62 @@ type detail struct {
 	lastOver     uint32
 	endedAt      uint32 // last over second of the previous attack: a new one starts after it
 	lastReported uint32
+
+	*sketches // what one flow in sketchEvery touches
 }
 
-func newDetail(w uint32) *detail {
-	return &detail{
-		ring: make([]float32, int(w)*cells), ringSec: make([]uint32, w),
-		peers: newTopK(topPeers), sports: newTopK(topPorts), dports: newTopK(topPorts),
-		asns: newTopK(topPorts), exporters: newTopK(topSmall), ifaces: newTopK(topSmall),
-		members: newTopK(2 * topPeers), peerHLL: newHLL(hllPeers), memberHLL: newHLL(hllMembers),
-	}
+// sketches are who sends a detailed host or prefix what.
+type sketches struct {
+	pend                                                    [sketchBatch]sketchItem
+	nPend                                                   int
+	peers, sports, dports, asns, exporters, ifaces, members topK
+	sizes                                                   [7]float64
+	sketched                                                float64 // packets, weighed, the sketches counted
+	samples                                                 [sampleFlows]flow.Record
+	nSamples                                                int
 }
+
+// blockDets is how many detailed states a detBlock holds.
+const blockDets = 64
+
+// detBlock is the memory of blockDets detailed states, laid out so that what the flows of one
+// second touch sits in few pages (a miss in the TLB costs as much as one in the cache): the
+// states' heads side by side, the ring rows of one second of every state side by side, the
+// distinct counts' registers side by side; the sketches, touched by one flow in sketchEvery, apart.
+type detBlock struct {
+	dets  [blockDets]detail
+	rows  []second // [second % w][state]
+	peers []uint8  // [state][1 << hllPeers]
+	membs []uint8  // [state][1 << hllMembers]
+	sk    [blockDets]sketches
+}
+
+// newDetail returns the next detailed state of blocks (the n-th made), adding a block when the
+// last one is full.
+func newDetail(blocks *[]*detBlock, n int, w uint32) *detail {
+	k := n % blockDets
+	if k == 0 {
+		*blocks = append(*blocks, &detBlock{rows: make([]second, int(w)*blockDets),
+			peers: make([]uint8, blockDets<<hllPeers), membs: make([]uint8, blockDets<<hllMembers)})
+	}
+	blk := (*blocks)[len(*blocks)-1]
+	dt, sk := &blk.dets[k], &blk.sk[k]
+	*sk = sketches{peers: newTopK(topPeers), sports: newTopK(topPorts), dports: newTopK(topPorts),
+		asns: newTopK(topPorts), exporters: newTopK(topSmall), ifaces: newTopK(topSmall), members: newTopK(2 * topPeers)}
+	*dt = detail{ring: blk.rows[k:], sketches: sk,
+		peerHLL:   hll{p: hllPeers, reg: blk.peers[k<<hllPeers : (k+1)<<hllPeers]},
+		memberHLL: hll{p: hllMembers, reg: blk.membs[k<<hllMembers : (k+1)<<hllMembers]}}
+	return dt
+}
+
+// row is the ring row at index i (a second mod the ring's length).
+func (dt *detail) row(i uint32) *second { return &dt.ring[int(i)*blockDets] }
 
 func (dt *detail) reset(nowSec uint32) {
 	dt.inUse, dt.since = true, nowSec
-	clear(dt.ring)
-	clear(dt.ringSec)
+	for i := 0; i < len(dt.ring); i += blockDets {
+		dt.ring[i] = second{}
+	}
 	dt.resetSketches(nowSec)
 	dt.attacking, dt.hot, dt.raised, dt.alertKey, dt.vector = false, false, false, "", enrich.KindTotal
 	dt.firstOver, dt.lastOver, dt.endedAt, dt.lastReported = 0, 0, 0, 0
@@ -93,30 +126,37 @@ func (dt *detail) resetSketches(nowSec uint32) {
 	dt.memberHLL.reset()
 	dt.sizes = [7]float64{}
 	dt.nPend = 0
-	dt.nSamples, dt.seen, dt.pkts, dt.bytes = 0, 0, 0, 0
+	dt.nSamples, dt.seen, dt.sketched = 0, 0, 0
+}
+
+// second is a ring row: the volumes of one second by kind and metric (bits, packets, flows),
+// and which second it holds, in the same cache lines.
+type second struct {
+	at uint32
+	v  [cells]float32
 }
 
 // slotAt returns the ring cells of second s, at index i (s mod the ring's length), clearing a
 // slot that held an older second; nil when the slot holds a newer second (s is too old).
-func (dt *detail) slotAt(s, i uint32) []float32 {
-	switch held := dt.ringSec[i]; {
-	case held == s:
-	case held < s:
-		dt.ringSec[i] = s
-		clear(dt.ring[int(i)*cells : int(i+1)*cells])
+func (dt *detail) slotAt(s, i uint32) *[cells]float32 {
+	r := dt.row(i)
+	switch {
+	case r.at == s:
+	case r.at < s:
+		*r = second{at: s}
 	default:
 		return nil
 	}
-	return dt.ring[int(i)*cells : int(i+1)*cells]
+	return &r.v
 }
 
 // cell reads second s's value of kind k and metric m, 0 if the ring no longer holds it.
 func (dt *detail) cell(s, w uint32, k enrich.Kind, m enrich.Metric) float64 {
-	i := s % w
-	if dt.ringSec[i] != s {
+	r := dt.row(s % w)
+	if r.at != s {
 		return 0
 	}
-	return float64(dt.ring[int(i)*cells+int(k)*int(enrich.NumMetrics)+int(m)])
+	return float64(r.v[int(k)*int(enrich.NumMetrics)+int(m)])
 }
 
 // add counts one flow: its volume spread over the seconds it lasted, then the sketches. The
@@ -162,8 +202,6 @@ func (dt *detail) add(b *flow.Batch, f *flowVol, w uint32, tag uint8, mh, ml uin
 	}
 	ph, pl := f.ph, f.pl
 	bytes := f.bits / 8
-	dt.pkts += f.pkts
-	dt.bytes += bytes
 	if !f.hashed { // once a flow, shared by its host and prefix
 		f.peer, f.hashed = hashPeer(ph, pl), true
 	}
@@ -177,10 +215,17 @@ func (dt *detail) add(b *flow.Batch, f *flowVol, w uint32, tag uint8, mh, ml uin
 	dt.seen++
 	// The top-K sketches see one flow in sketchEvery, weighed as many: heavy hitters stay heavy,
 	// at a fraction of the cost (at the rates that make an attack, hundreds of flows a second).
-	if dt.seen%sketchEvery != 1 {
+	// Far below its thresholds (not hot: under hotShare of each), a host's sketches only keep "who
+	// sends" roughly current, and see one flow in sketchIdle; an evaluation makes a host hot at
+	// most EvaluateEvery after its traffic rises.
+	every := uint64(sketchEvery)
+	if !dt.hot && !dt.attacking {
+		every = sketchIdle
+	}
+	if dt.seen%every != 1 {
 		return
 	}
-	weight := float64(sketchEvery)
+	weight := float64(every)
 	as := b.SrcAS[i]
 	if tag&tagOutgoing != 0 {
 		as = b.DstAS[i]
@@ -223,6 +268,7 @@ func (dt *detail) flushSketches() {
 	for k := range items {
 		it := &items[k]
 		dt.peers.add(it.ph, it.pl, 0, it.wp, it.wb)
+		dt.sketched += it.wp
 	}
 	for k := range items {
 		it := &items[k]

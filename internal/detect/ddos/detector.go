@@ -93,16 +93,13 @@ type Detector struct {
 
 	mu sync.Mutex
 	// press is the first stage, one slot per hashed host or prefix (several may share one, which
-	// can only raise their pressure): the pressure of the current second, packed (see
-	// pressSecShift). Fixed size whatever the traffic.
-	press []uint32
-	pmask uint64
-	// detBit marks the slots that some detailed state hashes to (a few hundred bits set, 1 in 8
-	// slots' words: cached); detOf holds, for those, the holder and how many others.
-	detBit   []uint64
-	detOf    []uint32
+	// can only raise their pressure): the pressure of the current second, or the detailed state
+	// that holds the slot (see slotHeld). Fixed size whatever the traffic.
+	press    []uint32
+	pmask    uint64
 	byKey    map[key]int32 // every detailed host or prefix
 	dets     []*detail
+	blocks   []*detBlock // the memory of dets
 	freeDets []int32
 	// fullSec is the last second a promotion found every detailed state busy: no other is tried
 	// in that second, so that a flood of candidates costs no scan each.
@@ -152,19 +149,25 @@ const (
 	tagTarget   = 4 // with tagOutgoing: an outside address our hosts send to
 )
 
-// A first-stage slot is 4 bytes: the second counted (mod 128), the records in it (0 to 3,
-// saturating) and the pressure, in units of 2^-17 of a threshold, saturating near 64. A stale
-// second 128 s back read as current can only add pressure: a promotion, never an alert.
+// A first-stage slot is 4 bytes. Held by a detailed state (slotHeld set): the index+1 of the
+// holder in the low 24 bits (0: none) and in the 7 above how many other detailed states hash to it
+// (saturating; they are found in byKey; with none, a key that is not the holder's is not
+// detailed, and no map is read); the pressure of the keys that hash to it and are not detailed
+// then goes to the slot beside it (si^1, in the same cache line). Else the second counted (mod
+// 128), the records in it (0 to 3, saturating) and the pressure, in units of 2^-17 of a threshold,
+// saturating near 32. A stale second 128 s back read as current can only add pressure: a
+// promotion, never an alert.
 const (
-	pressSecShift = 25
-	pressRecShift = 23
+	slotHeld      = 1 << 31
+	ownerMask     = 1<<24 - 1
+	extraShift    = 24
+	extraMax      = 127
+	pressSecShift = 24
+	pressSecMask  = 127
+	pressRecShift = 22
 	pressMax      = 1<<pressRecShift - 1
 	pressUnit     = 1 << 17
 )
-
-// detOf's bits: the low 24 the index+1 of the detailed state holding the slot (0: none); the
-// high 8 how many other detailed states hash here (they are found in byKey; with none, a key that
-// is not the holder's is not detailed, and no map is read).
 
 // New returns a detector over the given networks, reporting to sink. It does no I/O.
 func New(cfg Config, nets *enrich.Networks, sink Sink, reg prometheus.Registerer, log *slog.Logger) *Detector {
@@ -275,7 +278,6 @@ func New(cfg Config, nets *enrich.Networks, sink Sink, reg prometheus.Registerer
 		slots <<= 1
 	}
 	d.press, d.pmask = make([]uint32, slots), slots-1
-	d.detBit, d.detOf = make([]uint64, (slots+63)/64), make([]uint32, slots)
 	d.inv = make([][2]enrich.Thresholds, len(d.groups))
 	d.base = make([]baseline, 2*len(d.groups)) // hosts', prefixes'
 	for i, g := range d.groups {
@@ -312,13 +314,16 @@ const chunk = 256
 
 // scratch holds a chunk's prepared columns.
 type scratch struct {
-	dstG, srcG [chunk]int32      // hostgroup index, -1 when not ours
-	dh, dl     [chunk]uint64     // destination, as key words
-	sh, sl     [chunk]uint64     // source: our host, of outgoing records only
-	slot       [chunk][2]uint32  // first-stage slots: host and prefix (incoming), or target (outgoing)
-	hash       [chunk]uint64     // incoming: the destination's hash (its slot's, and a prefix's member)
-	dets       [2 * chunk]uint16 // the slots that lead to a detailed state: record<<1 | which
-	sink       uint8             // what touch read, kept so that the reads are made
+	dstG, srcG [chunk]int32     // hostgroup index, -1 when not ours
+	dh, dl     [chunk]uint64    // destination, as key words
+	sh, sl     [chunk]uint64    // source: our host, of outgoing records only
+	slot       [chunk][2]uint32 // first-stage slots: host and prefix (incoming), or target (outgoing)
+	hash       [chunk]uint64    // incoming: the destination's hash (its slot's, and a prefix's member)
+	todo       [chunk]uint16    // the records that have slots
+	ph, pl     [chunk]uint64    // the source, as key words, and its hash, of records to a detailed state
+	peer       [chunk]uint64
+	hasPeer    [chunk]bool
+	sink       uint8 // what touch read, kept so that the reads are made
 }
 
 // touch reads one byte in each cache line of the n bytes at p, so that they are in cache.
@@ -371,6 +376,7 @@ func (d *Detector) consume(b *flow.Batch) bool {
 		d.batchSlots = make([][2]uint32, n)
 	}
 	d.batchSlots = d.batchSlots[:n]
+	var f flowVol
 	for lo := 0; lo < n; lo += chunk {
 		hi := min(lo+chunk, n)
 		d.prepare(b, lo, hi, nowSec, nowIdx)
@@ -388,10 +394,12 @@ func (d *Detector) consume(b *flow.Batch) bool {
 				replayed++ // stamped on arrival while the collector receives the past
 				continue
 			}
-			var f flowVol
 			if !d.volume(b, i, nowSec, nowIdx, &f) {
 				late++
 				continue
+			}
+			if sc.hasPeer[j] {
+				f.ph, f.pl, f.hasSrc, f.peer, f.hashed = sc.ph[j], sc.pl[j], true, sc.peer[j], true
 			}
 			if dg >= 0 {
 				dh, dl := sc.dh[j], sc.dl[j]
@@ -432,15 +440,26 @@ func (d *Detector) prepare(b *flow.Batch, lo, hi int, nowSec, nowIdx uint32) {
 	sc.sink += touch(unsafe.Pointer(&b.Exporter[lo]), uintptr(hi-lo)*unsafe.Sizeof(b.Exporter[0])) +
 		touch(unsafe.Pointer(&b.SrcAS[lo]), uintptr(hi-lo)*4) + touch(unsafe.Pointer(&b.DstAS[lo]), uintptr(hi-lo)*4) +
 		touch(unsafe.Pointer(&b.InIf[lo]), uintptr(hi-lo)*4)
+	// The hostgroups: found by the enricher before (the same networks), or here.
+	enriched := b.Groups == any(d.nets) && len(b.DstGroup) == b.Len() && len(b.SrcGroup) == b.Len()
 	for i := lo; i < hi; i++ {
 		j := i - lo
 		dst := b.DstAddr[i].Unmap()
-		dg := d.table.lookup(dst)
+		var dg int32
+		if enriched {
+			dg = b.DstGroup[i] - 1
+		} else {
+			dg = d.table.lookup(dst)
+		}
 		sg := int32(-1)
 		if d.cfg.Outgoing && dg < 0 && classify(b.Proto[i], b.TCPFlags[i], b.SrcPort[i], b.DstPort[i])&^notFlood != 0 {
 			// Internal traffic (both ends ours) is watched as incoming only; outgoing traffic
 			// only when flood-like (see enoughSpread): our users' TCP sessions are not counted.
-			sg = d.table.lookup(b.SrcAddr[i].Unmap())
+			if enriched {
+				sg = b.SrcGroup[i] - 1
+			} else {
+				sg = d.table.lookup(b.SrcAddr[i].Unmap())
+			}
 		}
 		sc.dstG[j], sc.srcG[j] = dg, sg
 		if dg < 0 && sg < 0 {
@@ -456,38 +475,38 @@ func (d *Detector) prepare(b *flow.Batch, lo, hi int, nowSec, nowIdx uint32) {
 			sc.hash[j] = h
 			s0 = uint32(h & d.pmask)
 			s1 = uint32(hash128(ch, cl^tagPrefix) & d.pmask)
-			if d.detBit[s1>>6]&(1<<(s1&63)) != 0 {
-				prefetch(unsafe.Pointer(&d.detOf[s1]))
-				sc.dets[nd] = uint16(j)<<1 | 1
-				nd++
-			} else {
-				prefetch(unsafe.Pointer(&d.press[s1]))
-			}
+			prefetch(unsafe.Pointer(&d.press[s1]))
 		} else {
 			s0, s1 = uint32(hash128(dh, dl^(tagOutgoing|tagTarget))&d.pmask), noSlot
 			sc.sh[j], sc.sl[j] = addrWords(b.SrcAddr[i].Unmap()) // our host
 		}
 		sc.slot[j] = [2]uint32{s0, s1}
 		d.batchSlots[i] = sc.slot[j]
-		// A slot some detailed state hashes to leads to it (its first-stage figure is then
-		// rarely read): the way there is prefetched instead.
-		if d.detBit[s0>>6]&(1<<(s0&63)) != 0 {
-			prefetch(unsafe.Pointer(&d.detOf[s0]))
-			sc.dets[nd] = uint16(j) << 1
-			nd++
-		} else {
-			prefetch(unsafe.Pointer(&d.press[s0]))
-		}
+		prefetch(unsafe.Pointer(&d.press[s0]))
+		sc.todo[nd] = uint16(j)
+		nd++
 	}
 	// The slots have come in meanwhile: prefetch the detailed states they lead to, and the ring
 	// row of the second the record ends in.
-	for _, x := range sc.dets[:nd] {
-		j := int(x >> 1)
-		if o := d.detOf[sc.slot[j][x&1]] & ownerMask; o != 0 {
-			dt := d.dets[o-1]
-			prefetch(unsafe.Pointer(dt))
-			if row := int(ringRow(nowIdx, uint32(b.EndMs[lo+j]/1000), nowSec, d.w)) * cells; row < len(dt.ring) {
-				prefetch(unsafe.Pointer(&dt.ring[row]))
+	for _, j := range sc.todo[:nd] {
+		sc.hasPeer[j] = false
+		for _, s := range sc.slot[j] {
+			if s == noSlot {
+				continue
+			}
+			if v := d.press[s]; v&slotHeld != 0 && v&ownerMask != 0 {
+				i := lo + int(j)
+				dt := d.dets[v&ownerMask-1]
+				prefetch(unsafe.Pointer(dt))
+				if row := ringRow(nowIdx, uint32(b.EndMs[i]/1000), nowSec, d.w); row < d.w {
+					prefetch(unsafe.Pointer(dt.row(row)))
+				}
+				// The source's register of the distinct count, hashed once for both states.
+				if !sc.hasPeer[j] {
+					sc.ph[j], sc.pl[j] = addrWords(b.SrcAddr[i].Unmap())
+					sc.peer[j], sc.hasPeer[j] = hashPeer(sc.ph[j], sc.pl[j]), true
+				}
+				prefetch(unsafe.Pointer(dt.peerHLL.at(sc.peer[j])))
 			}
 		}
 	}
@@ -640,19 +659,13 @@ func (k key) addr() netip.Addr {
 	return netip.AddrFrom16(b).Unmap()
 }
 
-// Bits of pslot.det.
-const (
-	ownerMask  = 1<<24 - 1 // index+1 of the detailed state holding the slot; 0: none
-	extraShift = 24        // above: how many other detailed states hash to this slot (saturating)
-)
-
 // track counts one flow for one host or prefix (key k, first-stage slot si): its pressure only,
 // until it comes near a threshold; then its detailed state. mh, ml are our host's address words
 // (the flow's source, its peer, is read only for a detailed state).
 func (d *Detector) track(b *flow.Batch, f *flowVol, k key, si uint32, group int32, mh, ml uint64, nowSec uint32) {
-	if d.detBit[si>>6]&(1<<(si&63)) != 0 {
-		det := d.detOf[si]
-		if o := det & ownerMask; o != 0 {
+	ps := si // the slot that holds its pressure
+	if v := d.press[si]; v&slotHeld != 0 {
+		if o := v & ownerMask; o != 0 {
 			if dt := d.dets[o-1]; dt.key == k {
 				dt.lastSec = nowSec
 				d.hotFlows = d.hotFlows || dt.hot
@@ -660,7 +673,7 @@ func (d *Detector) track(b *flow.Batch, f *flowVol, k key, si uint32, group int3
 				return
 			}
 		}
-		if det>>extraShift != 0 {
+		if v>>extraShift&extraMax != 0 {
 			if di, ok := d.byKey[k]; ok { // detailed, but another holds the slot
 				dt := d.dets[di]
 				dt.lastSec = nowSec
@@ -669,9 +682,12 @@ func (d *Detector) track(b *flow.Batch, f *flowVol, k key, si uint32, group int3
 				return
 			}
 		}
+		if ps = si ^ 1; d.press[ps]&slotHeld != 0 {
+			return // both held (a chance in a million): its pressure is not counted
+		}
 	}
-	v := d.press[si]
-	if sec := nowSec & 127; v>>pressSecShift != sec {
+	v := d.press[ps]
+	if sec := nowSec & pressSecMask; v>>pressSecShift != sec {
 		v = sec << pressSecShift
 	}
 	if v>>pressRecShift&3 < 3 {
@@ -686,7 +702,7 @@ func (d *Detector) track(b *flow.Batch, f *flowVol, k key, si uint32, group int3
 	// Rounded up: many small records cannot add up to nothing.
 	inc := uint32(min(math.Ceil(p*f.perSec*pressUnit), pressMax))
 	v = v&^pressMax | min(v&pressMax+inc, pressMax)
-	d.press[si] = v
+	d.press[ps] = v
 	if v&pressMax < d.preUnits || v>>pressRecShift&3 < minRecords {
 		return
 	}
@@ -694,7 +710,9 @@ func (d *Detector) track(b *flow.Batch, f *flowVol, k key, si uint32, group int3
 	if !ok {
 		return
 	}
-	d.press[si] = v &^ pressMax
+	if ps != si {
+		d.press[ps] = v &^ pressMax
+	}
 	d.recount(b, f.i, k, si, d.dets[di], nowSec)
 	d.dets[di].add(b, f, d.w, k.tag, mh, ml)
 }
@@ -748,8 +766,8 @@ func (d *Detector) recount(b *flow.Batch, upto int, k key, si uint32, dt *detail
 // noSlot marks, in batchSlots, a record that has no first-stage slot (or no second one).
 const noSlot = ^uint32(0)
 
-// volume sets f to record i's volume and the seconds it covers; false when it is older than the
-// ring.
+// volume sets f to record i's volume and the seconds it covers, its source not yet read (f may
+// hold another record's); false when it is older than the ring.
 func (d *Detector) volume(b *flow.Batch, i int, nowSec, nowIdx uint32, f *flowVol) bool {
 	s0, s1, startMs, endMs, ok := d.seconds(b.StartMs[i], b.EndMs[i], b.ReceivedMs[i], nowSec)
 	if !ok {
@@ -759,14 +777,12 @@ func (d *Detector) volume(b *flow.Batch, i int, nowSec, nowIdx uint32, f *flowVo
 	if rate == 0 {
 		rate = 1
 	}
-	*f = flowVol{
-		i: i, s0: s0, s1: s1,
-		mask:   classify(b.Proto[i], b.TCPFlags[i], b.SrcPort[i], b.DstPort[i]),
-		bits:   float64(b.Bytes[i]*rate) * 8,
-		pkts:   float64(b.Packets[i] * rate),
-		flows:  float64(rate),
-		perSec: 1, head: 1, tail: 1,
-	}
+	// Field by field: a composite literal is built aside and copied, which stalls on the copy.
+	f.i, f.s0, f.s1 = i, s0, s1
+	f.mask = classify(b.Proto[i], b.TCPFlags[i], b.SrcPort[i], b.DstPort[i])
+	f.bits, f.pkts, f.flows = float64(b.Bytes[i]*rate)*8, float64(b.Packets[i]*rate), float64(rate)
+	f.perSec, f.head, f.tail = 1, 1, 1
+	f.hashed, f.hasSrc = false, false
 	if p := b.Packets[i]; p > 1 { // flows from sampled packets: never more than the packets
 		f.flows = max(1, f.flows/float64(p))
 	}
@@ -795,7 +811,7 @@ func (d *Detector) promote(k key, group int, slot uint32, nowSec uint32) (int32,
 		di = d.freeDets[len(d.freeDets)-1]
 		d.freeDets = d.freeDets[:len(d.freeDets)-1]
 	case len(d.dets) < d.cfg.MaxDetailed:
-		d.dets = append(d.dets, newDetail(d.w))
+		d.dets = append(d.dets, newDetail(&d.blocks, len(d.dets), d.w))
 		di = int32(len(d.dets) - 1)
 	case d.fullSec == nowSec:
 		d.dropped.WithLabelValues("detail-cap").Inc()
@@ -819,11 +835,13 @@ func (d *Detector) promote(k key, group int, slot uint32, nowSec uint32) (int32,
 	dt.reset(nowSec)
 	dt.key, dt.group, dt.pslot, dt.lastSec = k, uint16(group), slot, nowSec
 	d.byKey[k] = di
-	d.detBit[slot>>6] |= 1 << (slot & 63)
-	if det := &d.detOf[slot]; *det&ownerMask == 0 {
-		*det |= uint32(di) + 1
-	} else if *det>>extraShift < 255 {
-		*det += 1 << extraShift
+	switch v := &d.press[slot]; {
+	case *v&slotHeld == 0: // its pressure is forgotten
+		*v = slotHeld | uint32(di) + 1
+	case *v&ownerMask == 0:
+		*v |= uint32(di) + 1
+	case *v>>extraShift&extraMax < extraMax:
+		*v += 1 << extraShift
 	}
 	d.promotion.Inc()
 	return di, true
@@ -838,14 +856,14 @@ func (d *Detector) demote(di int32) {
 // release detaches a detailed state from its host.
 func (d *Detector) release(di int32) {
 	dt := d.dets[di]
-	switch det := &d.detOf[dt.pslot]; {
-	case *det&ownerMask == uint32(di)+1:
-		*det &^= ownerMask
-	case *det>>extraShift != 0 && *det>>extraShift < 255: // saturated: stays so
-		*det -= 1 << extraShift
+	switch v := &d.press[dt.pslot]; {
+	case *v&ownerMask == uint32(di)+1:
+		*v &^= ownerMask
+	case *v>>extraShift&extraMax != 0 && *v>>extraShift&extraMax < extraMax: // saturated: stays so
+		*v -= 1 << extraShift
 	}
-	if d.detOf[dt.pslot] == 0 {
-		d.detBit[dt.pslot>>6] &^= 1 << (dt.pslot & 63)
+	if d.press[dt.pslot] == slotHeld {
+		d.press[dt.pslot] = 0
 	}
 	delete(d.byKey, dt.key)
 	dt.inUse = false

@@ -163,11 +163,12 @@ func (d *Detector) evaluate(onset bool) {
 		run, best, runStart, bestStart, lastOver := uint32(0), uint32(0), uint32(0), uint32(0), uint32(0)
 		for s := lo; s <= nowSec && s >= lo; s++ {
 			i := s % d.w
-			if dt.ringSec[i] != s { // nothing in that second
+			r := dt.row(i)
+			if r.at != s { // nothing in that second
 				run = 0
 				continue
 			}
-			row := dt.ring[int(i)*cells : int(i+1)*cells]
+			row := &r.v
 			over := false
 			for _, l := range set[:nset] {
 				v := float64(row[l.off])
@@ -333,7 +334,7 @@ func (d *Detector) enoughSpread(e, dt *detail, overRatio [enrich.NumKinds]float6
 		if dt.memberHLL.estimate() < uint64(d.cfg.CarpetMinHosts) {
 			return false
 		}
-		if top := dt.members.top(); len(top) > 0 && dt.pkts > 0 && top[0].packets/dt.pkts >= 0.5 {
+		if top := dt.members.top(); len(top) > 0 && dt.sketched > 0 && top[0].packets/dt.sketched >= 0.5 {
 			return false // one host takes most of it: its own alert covers it
 		}
 		if d.hostAttackedIn(e) {
@@ -458,22 +459,22 @@ func (d *Detector) report(e, dt *detail, thr enrich.Thresholds, overRatio [enric
 	if u, ok := d.usual(baseOf(e), nowSec); ok {
 		r.UsualBps, r.UsualPps = float64(u[enrich.MetricBps]), float64(u[enrich.MetricPps])
 	}
-	peers := d.tops(&dt.peers, dt.pkts, 16, func(t topEntry) string { return wordsAddr(t.k1, t.k2).String() })
-	members := d.tops(&dt.members, dt.pkts, 64, func(t topEntry) string { return wordsAddr(t.k1, t.k2).String() })
+	peers := d.tops(&dt.peers, dt.sketched, 16, func(t topEntry) string { return wordsAddr(t.k1, t.k2).String() })
+	members := d.tops(&dt.members, dt.sketched, 64, func(t topEntry) string { return wordsAddr(t.k1, t.k2).String() })
 	switch {
 	case e.key.tag&tagTarget != 0: // many of our hosts against one outside
 		r.Victims, r.TopSources = []netip.Addr{self}, members
 	case !prefix:
 		r.Victims, r.TopSources = []netip.Addr{self}, peers
 	default:
-		r.Victims, r.TopSources = victims(members, dt.pkts), peers
+		r.Victims, r.TopSources = victims(members, dt.sketched), peers
 	}
 	port := func(t topEntry) string { return strconv.FormatUint(t.k1, 10) }
-	r.SourcePorts = d.tops(&dt.sports, dt.pkts, 10, port)
-	r.DestPorts = d.tops(&dt.dports, dt.pkts, 10, port)
-	r.SourceASNs = d.tops(&dt.asns, dt.pkts, 10, port)
-	r.Exporters = d.tops(&dt.exporters, dt.pkts, topSmall, func(t topEntry) string { return wordsAddr(t.k1, t.k2).String() })
-	r.Interfaces = d.tops(&dt.ifaces, dt.pkts, topSmall, func(t topEntry) string {
+	r.SourcePorts = d.tops(&dt.sports, dt.sketched, 10, port)
+	r.DestPorts = d.tops(&dt.dports, dt.sketched, 10, port)
+	r.SourceASNs = d.tops(&dt.asns, dt.sketched, 10, port)
+	r.Exporters = d.tops(&dt.exporters, dt.sketched, topSmall, func(t topEntry) string { return wordsAddr(t.k1, t.k2).String() })
+	r.Interfaces = d.tops(&dt.ifaces, dt.sketched, topSmall, func(t topEntry) string {
 		return fmt.Sprintf("%s/%d", wordsAddr(t.k1, t.k2), t.k3)
 	})
 	sum := 0.0
