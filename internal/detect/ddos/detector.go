@@ -121,8 +121,9 @@ type Detector struct {
 	pastScore, liveScore float64
 
 	ticker detect.Ticker
-	// lastFull is when the ticker last evaluated every host (its goroutine's only).
-	lastFull time.Time
+	// lastFull is when the ticker last evaluated every host, lastOnset the hot ones only (its
+	// goroutine's only).
+	lastFull, lastOnset time.Time
 
 	flows      prometheus.Counter
 	dropped    *prometheus.CounterVec
