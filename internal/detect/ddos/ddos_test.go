@@ -646,3 +646,63 @@ func TestPromotingBatchCountedWhole(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedFirstStageSlots: with a first stage of 64 slots, every host and prefix shares its slot
+// with others, and a slot held by one detailed state is hashed to by others, detailed or not.
+// Three floods at once (on three /24s, and a fourth later), among 32 busy benign hosts:
+// each flood is found with its own rate, no benign host is alerted, and once the attacks have
+// ended and their states are let go, the slots count pressure again (a fourth flood is found).
+func TestSharedFirstStageSlots(t *testing.T) {
+	h := newHarness(t, `
+networks:
+  - {prefix: 198.51.100.0/22, name: customer-a}
+detection:
+  ddos:
+    min_duration: 2s
+    quiet_period: 5s
+`)
+	cfg := ConfigFrom(h.cfg.Detection.DDoS)
+	cfg.MaxHosts = 64 // under what the configuration allows
+	now := h.d.now
+	h.d = New(cfg, h.d.nets, h.m, nil, nil)
+	h.d.now = now
+	pps := 3 * thr("udp_pps")
+	flood := func(dst string) traffic {
+		return traffic{dst: addrs(dst), randomSrc: true, proto: 17, size: 512, pps: pps, sampling: 100}
+	}
+	var busy []netip.Addr // eight busy hosts in each /24, each at a quarter of its threshold
+	for _, p := range []string{"198.51.100.64/26", "198.51.101.64/26", "198.51.102.64/26", "198.51.103.64/26"} {
+		busy = append(busy, hosts(p, 8)...)
+	}
+	benign := traffic{dst: busy, randomSrc: true, proto: 6, flags: tcpACK, size: 800, pps: 0.25 * thr("pps") * float64(len(busy)), sampling: 100}
+	h.run(5, benign)
+	h.run(8, benign, flood("198.51.100.7"), flood("198.51.101.7"), flood("198.51.102.7"))
+	got := map[string]float64{}
+	for _, a := range h.m.List(alert.Filter{}) {
+		got[a.Key] = a.PeakPps
+	}
+	for _, v := range []string{"198.51.100.7", "198.51.101.7", "198.51.102.7"} {
+		peak, ok := got["ddos/incoming/"+v]
+		if !ok || peak < 0.75*pps || peak > 1.3*pps {
+			t.Errorf("flood on %s: alert %v, peak %.0f pps of %.0f sent", v, ok, peak, pps)
+		}
+	}
+	if len(got) != 3 {
+		t.Errorf("%d alerts, want the three floods': %v", len(got), got)
+	}
+	// The attacks end; their states are let go when idle and needed; a fourth flood.
+	h.run(20, benign)
+	h.run(8, benign, flood("198.51.103.9"))
+	fourth := false
+	for _, a := range h.m.List(alert.Filter{}) {
+		switch {
+		case a.Key == "ddos/incoming/198.51.103.9":
+			fourth = true
+		case a.State != alert.Ended:
+			t.Errorf("%s still %s", a.Key, a.State)
+		}
+	}
+	if !fourth {
+		t.Errorf("a fourth flood, after the first three ended, not found")
+	}
+}

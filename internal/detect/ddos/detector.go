@@ -154,7 +154,7 @@ const (
 // holder in the low 24 bits (0: none) and in the 7 above how many other detailed states hash to it
 // (saturating; they are found in byKey; with none, a key that is not the holder's is not
 // detailed, and no map is read); the pressure of the keys that hash to it and are not detailed
-// then goes to the slot beside it (si^1, in the same cache line). Else the second counted (mod
+// then goes to a slot beside it, in the same cache line (besideHeld). Else the second counted (mod
 // 128), the records in it (0 to 3, saturating) and the pressure, in units of 2^-17 of a threshold,
 // saturating near 32. A stale second 128 s back read as current can only add pressure: a
 // promotion, never an alert.
@@ -321,8 +321,8 @@ type scratch struct {
 	slot       [chunk][2]uint32 // first-stage slots: host and prefix (incoming), or target (outgoing)
 	hash       [chunk]uint64    // incoming: the destination's hash (its slot's, and a prefix's member)
 	todo       [chunk]uint16    // the records that have slots
-	ph, pl     [chunk]uint64    // the source, as key words, and its hash, of records to a detailed state
-	peer       [chunk]uint64
+	ph, pl     [chunk]uint64    // of records to a detailed state (hasPeer): the source, as key words,
+	peer       [chunk]uint64    // and its hash
 	hasPeer    [chunk]bool
 	sink       uint8 // what touch read, kept so that the reads are made
 }
@@ -487,8 +487,8 @@ func (d *Detector) prepare(b *flow.Batch, lo, hi int, nowSec, nowIdx uint32) {
 		sc.todo[nd] = uint16(j)
 		nd++
 	}
-	// The slots have come in meanwhile: prefetch the detailed states they lead to, and the ring
-	// row of the second the record ends in.
+	// The slots have come in meanwhile: prefetch the detailed states they lead to, the ring row
+	// of the second the record ends in, and the register of its source's distinct count.
 	for _, j := range sc.todo[:nd] {
 		sc.hasPeer[j] = false
 		for _, s := range sc.slot[j] {
@@ -683,8 +683,8 @@ func (d *Detector) track(b *flow.Batch, f *flowVol, k key, si uint32, group int3
 				return
 			}
 		}
-		if ps = si ^ 1; d.press[ps]&slotHeld != 0 {
-			return // both held (a chance in a million): its pressure is not counted
+		if ps = d.besideHeld(si); ps == noSlot {
+			return // its slot's whole cache line held: its pressure is not counted
 		}
 	}
 	v := d.press[ps]
@@ -716,6 +716,17 @@ func (d *Detector) track(b *flow.Batch, f *flowVol, k key, si uint32, group int3
 	}
 	d.recount(b, f.i, k, si, d.dets[di], nowSec)
 	d.dets[di].add(b, f, d.w, k.tag, mh, ml)
+}
+
+// besideHeld is the slot that holds the pressure of the keys hashed to slot si when a detailed
+// state holds si: the first of the others in its cache line not held, noSlot if none.
+func (d *Detector) besideHeld(si uint32) uint32 {
+	for x := uint32(1); x < 16 && uint64(x) <= d.pmask; x++ {
+		if d.press[si^x]&slotHeld == 0 {
+			return si ^ x
+		}
+	}
+	return noSlot
 }
 
 // recount gives a host or prefix just promoted (key k, first-stage slot si) the records of the

@@ -114,8 +114,6 @@ type hll struct {
 	reg []uint8
 }
 
-func newHLL(p uint8) hll { return hll{p: p, reg: make([]uint8, 1<<p)} }
-
 // at is the register of a 64-bit hash.
 func (h *hll) at(x uint64) *uint8 { return &h.reg[x>>(64-h.p)] }
 
