@@ -56,7 +56,7 @@ type detail struct {
 	endedAt      uint32 // last over second of the previous attack: a new one starts after it
 	lastReported uint32
 
-	*sketches // what one flow in sketchEvery touches
+	*sketches // what one flow in sketchEvery (far below the thresholds: sketchIdle) touches
 }
 
 // sketches are who sends a detailed host or prefix what.
@@ -76,7 +76,8 @@ const blockDets = 64
 // detBlock is the memory of blockDets detailed states, laid out so that what the flows of one
 // second touch sits in few pages (a miss in the TLB costs as much as one in the cache): the
 // states' heads side by side, the ring rows of one second of every state side by side, the
-// distinct counts' registers side by side; the sketches, touched by one flow in sketchEvery, apart.
+// distinct counts' registers side by side; the sketches, touched by one flow in sketchEvery or
+// sketchIdle, apart.
 type detBlock struct {
 	dets  [blockDets]detail
 	rows  []second // [second % w][state]
